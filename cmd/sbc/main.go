@@ -1,0 +1,130 @@
+// Command sbc is the luasbc SIP proxy and session border controller.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/luasbc/luasbc/core"
+	"github.com/luasbc/luasbc/core/config"
+	"github.com/luasbc/luasbc/core/rpc"
+	"github.com/luasbc/luasbc/kemi"
+	_ "github.com/luasbc/luasbc/modules/all"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	var cfgPath string
+	var check, version bool
+	fs := flag.NewFlagSet("sbc", flag.ContinueOnError)
+	fs.StringVar(&cfgPath, "c", "", "config file (YAML); empty = embedded default")
+	fs.StringVar(&cfgPath, "config", "", "config file (YAML)")
+	fs.BoolVar(&check, "check", false, "load config and script, report problems, exit")
+	fs.BoolVar(&version, "version", false, "print the version")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: sbc [-c FILE] [--check] [--version]\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return 2
+	}
+	if version {
+		fmt.Printf("luasbc %s (%s/%s) %s\n", core.Version, runtime.GOARCH, runtime.GOOS, runtime.Version())
+		return 0
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "config:", err)
+		return 1
+	}
+	log, _, err := core.NewLogger(cfg.Log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "config:", err)
+		return 1
+	}
+	defer func() { _ = log.Sync() }()
+
+	if check {
+		return checkOnly(cfg, log)
+	}
+
+	c := core.New(cfg, log)
+	rs := rpc.NewServer(log.Named("rpc"))
+	eng, err := kemi.NewEngine(c, cfg, log.Named("lua"), rs)
+	if err != nil {
+		log.Error("start-up failed", zap.Error(err))
+		return 1
+	}
+	c.Router = eng
+	rs.Register(core.RPCMethods(c)...)
+	if err := eng.Start(c.Workers() + 2); err != nil {
+		log.Error("start-up failed", zap.Error(err))
+		return 1
+	}
+	if err := c.Listen(); err != nil {
+		log.Error("start-up failed", zap.Error(err))
+		return 1
+	}
+	if err := eng.StartModules(); err != nil {
+		log.Error("start-up failed", zap.Error(err))
+		return 1
+	}
+	if cfg.RPC.Listen != "" {
+		addr, err := rs.ListenHTTP(cfg.RPC.Listen)
+		if err != nil {
+			log.Error("rpc listener", zap.Error(err))
+			return 1
+		}
+		log.Info("rpc listening", zap.String("addr", addr.String()))
+	}
+	if cfg.RPC.Socket != "" {
+		if err := rs.ListenUnix(cfg.Path(cfg.RPC.Socket)); err != nil {
+			log.Error("rpc socket", zap.Error(err))
+			return 1
+		}
+	}
+	c.Run()
+	v, _, path := eng.Version()
+	log.Info("luasbc started", zap.Strings("listen", cfg.ListenRaw), zap.String("script", path),
+		zap.Int("script_version", v), zap.Int("workers", c.Workers()))
+
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	for s := range sig {
+		if s == syscall.SIGHUP {
+			if err := eng.Reload(); err != nil {
+				log.Error("SIGHUP reload failed", zap.Error(err))
+			}
+			continue
+		}
+		log.Info("stopping", zap.String("signal", s.String()))
+		break
+	}
+	rs.Close()
+	c.Stop(5 * time.Second)
+	eng.Stop()
+	return 0
+}
+
+func checkOnly(cfg *config.Config, log *zap.Logger) int {
+	eng, err := kemi.NewEngine(nil, cfg, log.Named("lua"), nil)
+	if err == nil {
+		err = eng.Check()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		return 1
+	}
+	fmt.Printf("config %s and script %s: OK\n", cfg.File, cfg.Lua.Load)
+	return 0
+}

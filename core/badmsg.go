@@ -1,0 +1,161 @@
+package core
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// BadRequestReply builds a 400 reply for a request that failed to parse, from
+// its raw text alone, when enough of it is readable to address the reply: a
+// request line (not ACK) and a top Via with a usable sent-by. It copies the
+// Via, From, To, Call-ID and CSeq lines as received (RFC 3261 §8.2.6.2).
+func BadRequestReply(data []byte, src netip.AddrPort, reason string) ([]byte, netip.AddrPort, bool) {
+	s := string(data)
+	if len(s) > 8192 {
+		s = s[:8192]
+	}
+	if i := strings.Index(s, "\r\n\r\n"); i >= 0 {
+		s = s[:i+2]
+	}
+	lines := strings.Split(s, "\r\n")
+	if len(lines) < 2 {
+		return nil, netip.AddrPort{}, false
+	}
+	f := strings.Fields(lines[0])
+	if len(f) != 3 || f[2] != "SIP/2.0" || f[0] == "ACK" || !isTokenStr(f[0]) {
+		return nil, netip.AddrPort{}, false
+	}
+	var via, from, to, callid, cseq string
+	for _, l := range lines[1:] {
+		name, val, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		val = strings.TrimSpace(val)
+		if strings.ContainsAny(val, "\x00") || len(val) > 1024 {
+			continue
+		}
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "via", "v":
+			if via == "" {
+				via = val
+			}
+		case "from", "f":
+			if from == "" {
+				from = val
+			}
+		case "to", "t":
+			if to == "" {
+				to = val
+			}
+		case "call-id", "i":
+			if callid == "" {
+				callid = val
+			}
+		case "cseq":
+			if cseq == "" {
+				cseq = val
+			}
+		}
+	}
+	if via == "" {
+		return nil, netip.AddrPort{}, false
+	}
+	top := strings.TrimSpace(strings.Split(via, ",")[0])
+	hs, err := sip.HeadersParser(sip.DefaultHeadersParser()).ParseHeader(nil, []byte("Via: "+top))
+	if err != nil || len(hs) == 0 {
+		return nil, netip.AddrPort{}, false
+	}
+	vh, ok := hs[0].(*sip.ViaHeader)
+	if !ok || vh.Host == "" {
+		return nil, netip.AddrPort{}, false
+	}
+	dst := src
+	if r, ok := vh.Params.Get("rport"); !ok || r != "" {
+		port := vh.Port
+		if port <= 0 || port > 65535 {
+			port = 5060
+		}
+		dst = netip.AddrPortFrom(src.Addr(), uint16(port))
+	}
+	var b strings.Builder
+	b.WriteString("SIP/2.0 400 " + reason + "\r\n")
+	b.WriteString("Via: " + top + ";received=" + src.Addr().String())
+	if r, ok := vh.Params.Get("rport"); ok && r == "" {
+		b.WriteString(";rport=" + strconv.Itoa(int(src.Port())))
+	}
+	b.WriteString("\r\n")
+	for _, h := range [][2]string{{"From", from}, {"To", to}, {"Call-ID", callid}, {"CSeq", cseq}} {
+		if h[1] != "" {
+			b.WriteString(h[0] + ": " + h[1] + "\r\n")
+		}
+	}
+	b.WriteString("Content-Length: 0\r\n\r\n")
+	return []byte(b.String()), dst, true
+}
+
+func isTokenStr(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("-.!%*_+`'~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// badLog remembers which (source, reason) pairs were logged recently so a
+// flood of garbage from one source produces one log line, not thousands.
+type badLog struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+func (b *badLog) first(src netip.Addr, reason string) bool {
+	key := src.String() + "|" + reason
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.seen == nil || len(b.seen) > 10000 {
+		b.seen = map[string]time.Time{}
+	}
+	if t, ok := b.seen[key]; ok && now.Sub(t) < time.Minute {
+		return false
+	}
+	b.seen[key] = now
+	return true
+}
+
+// shedMemo remembers requests already answered 503 under overload, so their
+// retransmissions are dropped instead of answered again.
+type shedMemo struct {
+	mu   sync.Mutex
+	cur  map[string]struct{}
+	prev map[string]struct{}
+	at   time.Time
+}
+
+func (s *shedMemo) seen(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if s.cur == nil || now.Sub(s.at) > 16*time.Second || len(s.cur) > 50000 {
+		s.prev, s.cur, s.at = s.cur, map[string]struct{}{}, now
+	}
+	if _, ok := s.cur[key]; ok {
+		return true
+	}
+	if _, ok := s.prev[key]; ok {
+		return true
+	}
+	s.cur[key] = struct{}{}
+	return false
+}

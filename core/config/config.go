@@ -1,0 +1,309 @@
+// Package config loads and validates the luasbc YAML configuration.
+//
+// Parameter names follow Kamailio's core parameters so an operator can carry a
+// kamailio.cfg over line by line; relative paths are resolved against the
+// directory of the config file.
+package config
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Listen is one parsed `listen:` entry such as "udp:127.0.0.1:5060".
+type Listen struct {
+	Proto string // udp, tcp (tls, ws, wss later)
+	Addr  netip.AddrPort
+	Raw   string
+}
+
+// Log configures zap.
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// RPC configures the admin listener.
+type RPC struct {
+	Listen string `yaml:"listen"` // host:port for HTTP JSON-RPC and /metrics; "" disables
+	Socket string `yaml:"socket"` // unix socket path; "" disables
+}
+
+// Lua configures the script engine.
+type Lua struct {
+	Load      string `yaml:"load"`
+	Workers   int    `yaml:"workers"`
+	TimeoutMS int    `yaml:"timeout_ms"`
+	// Entry point names, as Kamailio's kemi.*_callback core parameters.
+	RequestRoute string `yaml:"request_route_callback"`
+	ReplyRoute   string `yaml:"reply_route_callback"`
+	OnsendRoute  string `yaml:"onsend_route_callback"`
+	// Defines readable from Lua with KSR.kx.ifdef/get_def, like #!define.
+	Defines map[string]string `yaml:"defines"`
+	Reload  *bool             `yaml:"reload"` // app_lua "reload" modparam
+}
+
+// Core holds the worker-pool and limits knobs.
+type Core struct {
+	Workers    int `yaml:"workers"`     // SIP worker goroutines; 0 = lua.workers
+	QueueSize  int `yaml:"queue_size"`  // messages waiting for a worker before load shedding
+	RetryAfter int `yaml:"retry_after"` // seconds in the Retry-After of a shed 503
+	// tcp_connection_lifetime in seconds (Kamailio's name).
+	TCPConnectionLifetime int `yaml:"tcp_connection_lifetime"`
+	TCPMaxConnections     int `yaml:"tcp_max_connections"`
+	MaxMessageSize        int `yaml:"max_message_size"`
+}
+
+// Config is the whole file.
+type Config struct {
+	ListenRaw       []string                  `yaml:"listen"`
+	Alias           []string                  `yaml:"alias"`
+	ServerSignature *bool                     `yaml:"server_signature"`
+	ServerHeader    string                    `yaml:"server_header"`
+	UserAgentHeader string                    `yaml:"user_agent_header"`
+	Log             Log                       `yaml:"log"`
+	RPC             RPC                       `yaml:"rpc"`
+	DBURL           string                    `yaml:"db_url"`
+	RedisURL        string                    `yaml:"redis_url"`
+	Lua             Lua                       `yaml:"lua"`
+	Core            Core                      `yaml:"core"`
+	Modules         map[string]map[string]any `yaml:"modules"`
+	// ModuleOrder keeps the order modules were listed in, so start-up is deterministic.
+	ModuleOrder []string `yaml:"-"`
+
+	Listen []Listen `yaml:"-"`
+	Dir    string   `yaml:"-"` // directory of the config file
+	File   string   `yaml:"-"`
+}
+
+//go:embed default.yaml
+var defaults embed.FS
+
+// Default returns the embedded default configuration (the one the README starts).
+func Default() []byte {
+	b, _ := defaults.ReadFile("default.yaml")
+	return b
+}
+
+// Load reads and validates a config file. An empty path loads the embedded default
+// with paths relative to the current directory.
+func Load(path string) (*Config, error) {
+	var data []byte
+	dir := "."
+	if path == "" {
+		data = Default()
+	} else {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		data = b
+		dir = filepath.Dir(path)
+	}
+	c, err := Parse(data, dir)
+	if err != nil {
+		if path != "" {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return nil, err
+	}
+	c.File = path
+	return c, nil
+}
+
+// Parse decodes YAML bytes; dir resolves relative paths.
+func Parse(data []byte, dir string) (*Config, error) {
+	c := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return nil, fmt.Errorf("yaml: %w", err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err == nil {
+		c.ModuleOrder = moduleOrder(&root)
+	}
+	c.Dir = dir
+	if err := c.finish(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func moduleOrder(root *yaml.Node) []string {
+	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+		return nil
+	}
+	m := root.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value != "modules" || m.Content[i+1].Kind != yaml.MappingNode {
+			continue
+		}
+		var out []string
+		mods := m.Content[i+1]
+		for j := 0; j+1 < len(mods.Content); j += 2 {
+			out = append(out, mods.Content[j].Value)
+		}
+		return out
+	}
+	return nil
+}
+
+func (c *Config) finish() error {
+	if len(c.ListenRaw) == 0 {
+		c.ListenRaw = []string{"udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"}
+	}
+	for _, raw := range c.ListenRaw {
+		l, err := ParseListen(raw)
+		if err != nil {
+			return err
+		}
+		c.Listen = append(c.Listen, l)
+	}
+	if c.ServerSignature == nil {
+		t := true
+		c.ServerSignature = &t
+	}
+	if c.ServerHeader == "" {
+		c.ServerHeader = "Server: luasbc"
+	}
+	if c.UserAgentHeader == "" {
+		c.UserAgentHeader = "User-Agent: luasbc"
+	}
+	for _, h := range []string{c.ServerHeader, c.UserAgentHeader} {
+		if strings.ContainsAny(h, "\r\n\x00") || !strings.Contains(h, ":") {
+			return fmt.Errorf("server_header/user_agent_header %q must be one header line \"Name: value\"", h)
+		}
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "console"
+	}
+	if c.Log.Format != "console" && c.Log.Format != "json" {
+		return fmt.Errorf("log.format %q: want console or json", c.Log.Format)
+	}
+	if c.Lua.Load == "" {
+		c.Lua.Load = "lua/default.lua"
+	}
+	c.Lua.Load = c.Path(c.Lua.Load)
+	if c.Lua.TimeoutMS <= 0 {
+		c.Lua.TimeoutMS = 100
+	}
+	if c.Lua.Workers < 0 {
+		return fmt.Errorf("lua.workers %d: must be >= 0", c.Lua.Workers)
+	}
+	if c.Lua.RequestRoute == "" {
+		c.Lua.RequestRoute = "ksr_request_route"
+	}
+	if c.Lua.ReplyRoute == "" {
+		c.Lua.ReplyRoute = "ksr_reply_route"
+	}
+	if c.Lua.OnsendRoute == "" {
+		c.Lua.OnsendRoute = "ksr_onsend_route"
+	}
+	if c.Core.QueueSize <= 0 {
+		c.Core.QueueSize = 4096
+	}
+	if c.Core.RetryAfter <= 0 {
+		c.Core.RetryAfter = 5
+	}
+	if c.Core.TCPConnectionLifetime <= 0 {
+		c.Core.TCPConnectionLifetime = 120
+	}
+	if c.Core.TCPMaxConnections <= 0 {
+		c.Core.TCPMaxConnections = 2048
+	}
+	if c.Core.MaxMessageSize <= 0 {
+		c.Core.MaxMessageSize = 65535
+	}
+	if c.Core.MaxMessageSize > 65535 {
+		return fmt.Errorf("core.max_message_size %d: at most 65535", c.Core.MaxMessageSize)
+	}
+	if c.Modules == nil {
+		c.Modules = map[string]map[string]any{}
+	}
+	for name, p := range c.Modules {
+		if p == nil {
+			c.Modules[name] = map[string]any{}
+		}
+	}
+	return nil
+}
+
+// Path resolves p relative to the config file's directory.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.Dir, p)
+}
+
+// ParseListen parses "proto:ip:port"; IPv6 addresses are written in brackets,
+// "udp:[::1]:5060".
+func ParseListen(raw string) (Listen, error) {
+	proto, rest, ok := strings.Cut(raw, ":")
+	if !ok {
+		return Listen{}, fmt.Errorf("listen %q: want proto:ip:port", raw)
+	}
+	proto = strings.ToLower(proto)
+	switch proto {
+	case "udp", "tcp":
+	case "tls", "ws", "wss", "sctp":
+		return Listen{}, fmt.Errorf("listen %q: transport %s is not supported yet", raw, proto)
+	default:
+		return Listen{}, fmt.Errorf("listen %q: unknown transport %q (udp, tcp)", raw, proto)
+	}
+	ap, err := netip.ParseAddrPort(rest)
+	if err != nil {
+		// Allow a missing port: 5060.
+		a, err2 := netip.ParseAddr(strings.Trim(rest, "[]"))
+		if err2 != nil {
+			return Listen{}, fmt.Errorf("listen %q: %v", raw, err)
+		}
+		ap = netip.AddrPortFrom(a, 5060)
+	}
+	if ap.Port() == 0 {
+		return Listen{}, fmt.Errorf("listen %q: port 0", raw)
+	}
+	return Listen{Proto: proto, Addr: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), Raw: raw}, nil
+}
+
+// String renders the listen entry canonically.
+func (l Listen) String() string { return l.Proto + ":" + l.Addr.String() }
+
+// Atoi is a helper for module params that may come as YAML ints or strings.
+func Atoi(v any) (int, error) {
+	switch x := v.(type) {
+	case int:
+		return x, nil
+	case int64:
+		return int(x), nil
+	case float64:
+		return int(x), nil
+	case bool:
+		if x {
+			return 1, nil
+		}
+		return 0, nil
+	case string:
+		s := strings.TrimSpace(strings.ToLower(x))
+		switch s {
+		case "yes", "on", "true":
+			return 1, nil
+		case "no", "off", "false":
+			return 0, nil
+		}
+		return strconv.Atoi(s)
+	}
+	return 0, fmt.Errorf("want a number, got %T", v)
+}

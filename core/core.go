@@ -1,0 +1,642 @@
+// Package core wires listeners, the bounded worker pool and the stateless
+// send paths together, and calls the Router (the Lua engine) for each message.
+package core
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"go.uber.org/zap"
+
+	"github.com/luasbc/luasbc/core/config"
+	"github.com/luasbc/luasbc/core/msg"
+	"github.com/luasbc/luasbc/core/stats"
+	"github.com/luasbc/luasbc/core/transport"
+)
+
+// Version of luasbc.
+var Version = "0.1.0"
+
+// Router runs the routing logic for received messages.
+type Router interface {
+	// Request runs the request route.
+	Request(m *msg.Msg)
+	// Reply runs the reply route; it returns true when the script dropped the reply.
+	Reply(m *msg.Msg) (drop bool)
+	// Onsend runs the onsend route before a message leaves; true drops it.
+	Onsend(m *msg.Msg, to msg.SendInfo, data []byte) (drop bool)
+}
+
+// ReplyHandler lets a stateful module (tm) take a reply before it is relayed
+// statelessly; it returns true when it consumed the reply.
+type ReplyHandler func(m *msg.Msg) bool
+
+// Core is the running server.
+type Core struct {
+	Cfg    *config.Config
+	Log    *zap.Logger
+	TP     *transport.Layer
+	Router Router
+	Start  time.Time
+
+	// ReplyHandlers are tried in order for every reply not dropped by the reply route.
+	ReplyHandlers []ReplyHandler
+	// RequestFilters run before the request route; true consumes the request
+	// (e.g. sl absorbing the ACK of a local reply).
+	RequestFilters []func(m *msg.Msg) bool
+
+	queue   chan transport.Packet
+	workers int
+	wg      sync.WaitGroup
+	nextID  atomic.Uint64
+	busy    atomic.Int64
+
+	myIPs   map[netip.Addr]bool
+	anyIP   bool
+	aliases map[string]bool
+	ports   map[int]bool
+
+	badlog badLog
+	shed   shedMemo
+
+	Resolver *net.Resolver
+
+	st struct {
+		rcvReq, rcvRpl, fwdReq, fwdRpl, dropReq, dropRpl, errReq, errRpl *stats.Counter
+		badMsg, shedReq, shedDrop, slReplies                             *stats.Counter
+	}
+}
+
+// New builds a core from a config; listeners are opened by Listen.
+func New(cfg *config.Config, log *zap.Logger) *Core {
+	c := &Core{Cfg: cfg, Log: log, Start: time.Now(), Resolver: net.DefaultResolver}
+	c.workers = cfg.Core.Workers
+	if c.workers <= 0 {
+		c.workers = cfg.Lua.Workers
+	}
+	if c.workers <= 0 {
+		c.workers = DefaultWorkers()
+	}
+	c.queue = make(chan transport.Packet, cfg.Core.QueueSize)
+	c.TP = transport.New(transport.Options{
+		MaxMessage:     cfg.Core.MaxMessageSize,
+		ConnLifetime:   time.Duration(cfg.Core.TCPConnectionLifetime) * time.Second,
+		MaxConnections: cfg.Core.TCPMaxConnections,
+	}, log, c.deliver)
+	c.aliases = map[string]bool{}
+	for _, a := range cfg.Alias {
+		h, p, _ := strings.Cut(a, ":")
+		c.aliases[strings.ToLower(strings.Trim(h, "[]"))] = true
+		_ = p
+	}
+	s := &c.st
+	s.rcvReq = stats.New("core", "rcv_requests", "requests received")
+	s.rcvRpl = stats.New("core", "rcv_replies", "replies received")
+	s.fwdReq = stats.New("core", "fwd_requests", "requests forwarded statelessly")
+	s.fwdRpl = stats.New("core", "fwd_replies", "replies relayed statelessly")
+	s.dropReq = stats.New("core", "drop_requests", "requests dropped")
+	s.dropRpl = stats.New("core", "drop_replies", "replies dropped")
+	s.errReq = stats.New("core", "err_requests", "requests that failed to send")
+	s.errRpl = stats.New("core", "err_replies", "replies that failed to send")
+	s.badMsg = stats.New("core", "bad_msg", "messages that could not be parsed")
+	s.shedReq = stats.New("core", "shed_requests", "requests answered 503 because the queue was full")
+	s.shedDrop = stats.New("core", "shed_drops", "messages dropped because the queue was full")
+	s.slReplies = stats.New("core", "local_replies", "replies generated locally")
+	stats.Gauge("core", "queue_length", func() int64 { return int64(len(c.queue)) })
+	stats.Gauge("core", "busy_workers", func() int64 { return c.busy.Load() })
+	return c
+}
+
+// DefaultWorkers is the automatic worker count.
+func DefaultWorkers() int {
+	n := runtime.GOMAXPROCS(0) * 4
+	if n < 8 {
+		n = 8
+	}
+	return n
+}
+
+// Workers is the number of worker goroutines.
+func (c *Core) Workers() int { return c.workers }
+
+// QueueLen is the number of packets waiting.
+func (c *Core) QueueLen() int { return len(c.queue) }
+
+// Listen opens every configured socket.
+func (c *Core) Listen() error {
+	c.myIPs = map[netip.Addr]bool{}
+	c.ports = map[int]bool{}
+	for _, l := range c.Cfg.Listen {
+		var s *msg.Socket
+		var err error
+		switch l.Proto {
+		case "udp":
+			s, err = c.TP.ListenUDP(l.Addr)
+		case "tcp":
+			s, err = c.TP.ListenTCP(l.Addr)
+		}
+		if err != nil {
+			c.TP.Close()
+			return fmt.Errorf("listen %s: %w", l.Raw, err)
+		}
+		c.ports[int(s.Addr.Port())] = true
+		if s.Addr.Addr().IsUnspecified() {
+			c.anyIP = true
+		} else {
+			c.myIPs[s.Addr.Addr()] = true
+		}
+	}
+	if c.anyIP {
+		if addrs, err := net.InterfaceAddrs(); err == nil {
+			for _, a := range addrs {
+				if p, err := netip.ParsePrefix(a.String()); err == nil {
+					c.myIPs[p.Addr().Unmap()] = true
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Run starts workers and readers.
+func (c *Core) Run() {
+	for i := 0; i < c.workers; i++ {
+		c.wg.Add(1)
+		go c.worker()
+	}
+	c.TP.Start()
+}
+
+// Stop closes listeners, then lets queued messages finish within the bound.
+func (c *Core) Stop(bound time.Duration) {
+	c.TP.Close()
+	done := make(chan struct{})
+	go func() {
+		close(c.queue)
+		c.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(bound):
+		c.Log.Warn("stop: workers still busy after bound", zap.Duration("bound", bound))
+	}
+}
+
+func (c *Core) deliver(p transport.Packet) {
+	select {
+	case c.queue <- p:
+	default:
+		c.shedPacket(p)
+	}
+}
+
+func (c *Core) worker() {
+	defer c.wg.Done()
+	for p := range c.queue {
+		c.busy.Add(1)
+		c.handle(p)
+		c.busy.Add(-1)
+	}
+}
+
+// handle parses and routes one packet; a panic in a handler is logged, never fatal.
+func (c *Core) handle(p transport.Packet) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.Log.Error("panic while handling a message", zap.Any("panic", r), zap.String("src", p.Src.String()),
+				zap.Stack("stack"))
+		}
+	}()
+	m, err := msg.Parse(p.Data, p.Src, p.Sock, p.Sock.Proto)
+	if err != nil {
+		c.badMessage(p, err)
+		return
+	}
+	m.ID = c.nextID.Add(1)
+	m.ConnID = p.ConnID
+	if m.Req != nil {
+		c.st.rcvReq.Inc()
+		for _, f := range c.RequestFilters {
+			if f(m) {
+				return
+			}
+		}
+		m.RouteType = msg.RouteRequest
+		c.Router.Request(m)
+		return
+	}
+	c.st.rcvRpl.Inc()
+	c.HandleReply(m)
+}
+
+// HandleReply runs the reply route, then tm, then relays statelessly.
+func (c *Core) HandleReply(m *msg.Msg) {
+	m.RouteType = msg.RouteReply
+	if c.Router.Reply(m) {
+		c.st.dropRpl.Inc()
+		return
+	}
+	for _, h := range c.ReplyHandlers {
+		if h(m) {
+			return
+		}
+	}
+	c.RelayReply(m)
+}
+
+// badMessage answers 400 when the request can be addressed, else drops; it
+// logs once per source and reason, never the payload.
+func (c *Core) badMessage(p transport.Packet, err error) {
+	c.st.badMsg.Inc()
+	reason := err.Error()
+	if len(reason) > 120 {
+		reason = reason[:120]
+	}
+	if c.badlog.first(p.Src.Addr(), reason) {
+		c.Log.Info("bad message dropped", zap.String("src", p.Src.String()), zap.String("proto", p.Sock.Proto.String()),
+			zap.Int("len", len(p.Data)), zap.String("reason", reason))
+	}
+	if reply, dst, ok := BadRequestReply(p.Data, p.Src, "Bad Request"); ok {
+		c.sendRaw(p.Sock.Proto, dst, reply, transport.SendOpts{From: p.Sock, ConnID: p.ConnID, NoConnect: true})
+	}
+}
+
+func (c *Core) shedPacket(p transport.Packet) {
+	m, err := msg.Parse(p.Data, p.Src, p.Sock, p.Sock.Proto)
+	if err != nil || m.Req == nil || m.Req.Method == sip.ACK || m.Req.Method == sip.CANCEL {
+		c.st.shedDrop.Inc()
+		return
+	}
+	key := ""
+	if v := m.TopVia(); v != nil {
+		key, _ = v.Params.Get("branch")
+	}
+	if key == "" || c.shed.seen(key+m.CallID()) {
+		c.st.shedDrop.Inc()
+		return
+	}
+	c.st.shedReq.Inc()
+	m.ConnID = p.ConnID
+	c.SendReply(m, msg.ReplyOpts{Code: 503, Reason: "Service Unavailable",
+		Headers: []string{"Retry-After: " + strconv.Itoa(c.Cfg.Core.RetryAfter) + "\r\n"}})
+}
+
+func (c *Core) sendRaw(proto msg.Proto, dst netip.AddrPort, b []byte, o transport.SendOpts) error {
+	_, err := c.TP.Send(proto, dst, b, o)
+	return err
+}
+
+// ServerHeader is the Server line for local replies ("" when signatures are off).
+func (c *Core) ServerHeader() string {
+	if *c.Cfg.ServerSignature {
+		return c.Cfg.ServerHeader
+	}
+	return ""
+}
+
+// UserAgentHeader is the User-Agent line for locally generated requests.
+func (c *Core) UserAgentHeader() string {
+	if *c.Cfg.ServerSignature {
+		return c.Cfg.UserAgentHeader
+	}
+	return ""
+}
+
+// ReplyDest computes where a reply to request m goes (RFC 3261 §18.2.2, RFC 3581).
+func ReplyDest(m *msg.Msg) netip.AddrPort {
+	via := m.TopVia()
+	if m.Proto.Stream() || via == nil {
+		return m.Src
+	}
+	if v, ok := via.Params.Get("rport"); (ok && v == "") || m.ForceRport {
+		return m.Src
+	}
+	port := via.Port
+	if port == 0 {
+		port = 5060
+	}
+	return netip.AddrPortFrom(m.Src.Addr(), uint16(port))
+}
+
+// SendReply builds and sends a local reply to request m, with the reply lumps
+// and Server header. It records the final status for sl's -2 semantics.
+func (c *Core) SendReply(m *msg.Msg, o msg.ReplyOpts) error {
+	if m.Req == nil {
+		return errors.New("cannot reply to a reply")
+	}
+	if m.Req.Method == sip.ACK {
+		return errors.New("ACK cannot be replied to")
+	}
+	if o.Server == "" {
+		o.Server = c.ServerHeader()
+	}
+	o.Headers = append(o.Headers, m.ReplyLumps...)
+	if o.ToTag == "" {
+		o.ToTag = LocalTag(m)
+	}
+	var b msg.Builder
+	m.BuildReply(&b, o)
+	dst := ReplyDest(m)
+	_, err := c.TP.Send(m.Proto, dst, b.B, transport.SendOpts{
+		From: m.Rcv, ConnID: m.ConnID, NoConnect: m.ReplyNoConnect, Close: m.ReplyClose,
+	})
+	if o.Code >= 200 {
+		m.FinalReplied = o.Code
+	}
+	c.st.slReplies.Inc()
+	if err != nil {
+		c.st.errRpl.Inc()
+		c.Log.Debug("reply not sent", zap.String("dst", dst.String()), zap.Error(err))
+	}
+	return err
+}
+
+// LocalTag derives the To-tag of local replies from the request, so a
+// retransmitted request gets the same tag and the ACK can be recognised.
+func LocalTag(m *msg.Msg) string {
+	h := sha1.New()
+	h.Write([]byte(m.CallID()))
+	if f := m.SIP.From(); f != nil {
+		t, _ := f.Params.Get("tag")
+		h.Write([]byte(t))
+	}
+	if v := m.TopVia(); v != nil {
+		b, _ := v.Params.Get("branch")
+		h.Write([]byte(b))
+	}
+	return "lsbc." + hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// Target is a resolved next hop.
+type Target struct {
+	Proto msg.Proto
+	Addr  netip.AddrPort
+	Host  string
+}
+
+// Resolve turns a SIP URI into a transport address: transport= param or
+// scheme picks the protocol, an IP literal is used as is, a name is looked up
+// (A/AAAA; SRV and NAPTR come with DNS failover).
+func (c *Core) Resolve(ctx context.Context, uri string) (Target, error) {
+	u := &sip.Uri{}
+	if err := sip.ParseUri(uri, u); err != nil {
+		return Target{}, fmt.Errorf("bad URI %q: %w", uri, err)
+	}
+	proto := msg.UDP
+	if t, ok := u.UriParams.Get("transport"); ok {
+		p, ok := msg.ParseProto(t)
+		if !ok {
+			return Target{}, fmt.Errorf("unknown transport %q", t)
+		}
+		proto = p
+	} else if strings.EqualFold(u.Scheme, "sips") {
+		proto = msg.TLS
+	}
+	if ma, ok := u.UriParams.Get("maddr"); ok && ma != "" {
+		u.Host = ma
+	}
+	port := u.Port
+	if port == 0 {
+		port = 5060
+		if proto == msg.TLS {
+			port = 5061
+		}
+	}
+	host := strings.Trim(u.Host, "[]")
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		ips, lerr := c.Resolver.LookupNetIP(rctx, "ip", host)
+		if lerr != nil || len(ips) == 0 {
+			return Target{}, fmt.Errorf("cannot resolve %q: %v", host, lerr)
+		}
+		ip = ips[0]
+	}
+	return Target{Proto: proto, Addr: netip.AddrPortFrom(ip.Unmap(), uint16(port)), Host: u.Host}, nil
+}
+
+// Branch computes the deterministic Via branch for a stateless forward, so a
+// retransmitted request leaves with the same branch.
+func Branch(m *msg.Msg, nexthop string) string {
+	h := sha1.New()
+	if v := m.TopVia(); v != nil {
+		b, _ := v.Params.Get("branch")
+		if strings.HasPrefix(b, "z9hG4bK") {
+			h.Write([]byte(b))
+		} else {
+			h.Write([]byte(m.CallID()))
+			if cs := m.SIP.CSeq(); cs != nil {
+				h.Write([]byte(strconv.FormatUint(uint64(cs.SeqNo), 10)))
+			}
+			if f := m.SIP.From(); f != nil {
+				t, _ := f.Params.Get("tag")
+				h.Write([]byte(t))
+			}
+		}
+	}
+	h.Write([]byte(nexthop))
+	return "z9hG4bKsl." + hex.EncodeToString(h.Sum(nil)[:10])
+}
+
+// ViaFor renders our Via value for a message leaving over sock.
+func (c *Core) ViaFor(m *msg.Msg, sock *msg.Socket, branch string) string {
+	hp := sock.HostPort()
+	if m.AdvAddr != "" || m.AdvPort != "" {
+		host, port, _ := net.SplitHostPort(hp)
+		if m.AdvAddr != "" {
+			host = m.AdvAddr
+		}
+		if m.AdvPort != "" {
+			port = m.AdvPort
+		}
+		hp = net.JoinHostPort(strings.Trim(host, "[]"), port)
+	}
+	v := "SIP/2.0/" + sock.Proto.Upper() + " " + hp + ";branch=" + branch
+	if m.AddLocalRport {
+		v += ";rport"
+	}
+	return v
+}
+
+// Forward relays request m statelessly to uri ($du or R-URI when "").
+func (c *Core) Forward(m *msg.Msg, uri string) error {
+	if m.Req == nil {
+		return errors.New("not a request")
+	}
+	if uri == "" {
+		uri = m.NextHop()
+	}
+	t, err := c.Resolve(context.Background(), uri)
+	if err != nil {
+		c.st.errReq.Inc()
+		m.ErrCode = 478
+		return err
+	}
+	sock := m.ForceSocket
+	if sock == nil || sock.Proto != t.Proto {
+		sock = c.TP.PickSocket(t.Proto, t.Addr.Addr(), m.Rcv)
+	}
+	if sock == nil {
+		c.st.errReq.Inc()
+		m.ErrCode = 477
+		return fmt.Errorf("no %s socket to reach %s", t.Proto, t.Addr)
+	}
+	mf := MaxForwardsOut(m)
+	if mf == 0 {
+		return errors.New("Max-Forwards exhausted")
+	}
+	var b msg.Builder
+	m.BuildRequest(&b, msg.ForwardOpts{RURI: m.RURIString(), Via: c.ViaFor(m, sock, Branch(m, t.Addr.String())), MaxFwd: mf})
+	if c.Router.Onsend(m, msg.SendInfo{Proto: t.Proto, Addr: t.Addr}, b.B) {
+		c.st.dropReq.Inc()
+		return nil
+	}
+	if _, err := c.TP.Send(t.Proto, t.Addr, b.B, transport.SendOpts{From: sock, NoConnect: m.ForwardNoConnect, Close: m.ForwardClose}); err != nil {
+		c.st.errReq.Inc()
+		m.ErrCode = 477
+		return err
+	}
+	c.st.fwdReq.Inc()
+	return nil
+}
+
+// MaxForwardsOut is the Max-Forwards value an outgoing copy of m carries:
+// what maxfwd set, else the received value minus one, else 70.
+func MaxForwardsOut(m *msg.Msg) int {
+	if v, ok := m.GetExt("maxfwd").(int); ok {
+		return v
+	}
+	if v, ok := m.HeaderType(msg.HMaxForwards); ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n <= 0 {
+			return 0
+		}
+		return n - 1
+	}
+	return 70
+}
+
+// RelayReply sends a reply on to the hop in its second Via.
+func (c *Core) RelayReply(m *msg.Msg) {
+	v2, ok := m.SecondVia()
+	if !ok {
+		c.st.dropRpl.Inc()
+		return
+	}
+	// Only relay replies whose top Via is ours.
+	top := m.TopVia()
+	if top == nil || !c.IsMyself(top.Host, top.Port) {
+		c.st.dropRpl.Inc()
+		return
+	}
+	proto, dst, err := ViaDest(v2)
+	if err != nil {
+		c.st.dropRpl.Inc()
+		return
+	}
+	var b msg.Builder
+	if !m.BuildReplyRelay(&b) {
+		c.st.dropRpl.Inc()
+		return
+	}
+	if c.Router.Onsend(m, msg.SendInfo{Proto: proto, Addr: dst}, b.B) {
+		c.st.dropRpl.Inc()
+		return
+	}
+	if _, err := c.TP.Send(proto, dst, b.B, transport.SendOpts{From: m.Rcv, NoConnect: m.ForwardNoConnect}); err != nil {
+		c.st.errRpl.Inc()
+		return
+	}
+	c.st.fwdRpl.Inc()
+}
+
+// ViaDest returns where a reply for Via value v goes: received/rport when
+// present, else sent-by.
+func ViaDest(v string) (msg.Proto, netip.AddrPort, error) {
+	var vh sip.ViaHeader
+	hdrs, err := sip.HeadersParser(sip.DefaultHeadersParser()).ParseHeader(nil, []byte("Via: "+v))
+	if err != nil || len(hdrs) == 0 {
+		return 0, netip.AddrPort{}, fmt.Errorf("bad Via %q", v)
+	}
+	vh = *hdrs[0].(*sip.ViaHeader)
+	proto, ok := msg.ParseProto(vh.Transport)
+	if !ok {
+		return 0, netip.AddrPort{}, fmt.Errorf("bad Via transport %q", vh.Transport)
+	}
+	host := strings.Trim(vh.Host, "[]")
+	if r, ok := vh.Params.Get("received"); ok && r != "" {
+		host = strings.Trim(r, "[]")
+	}
+	port := vh.Port
+	if r, ok := vh.Params.Get("rport"); ok && r != "" {
+		if p, err := strconv.Atoi(r); err == nil && p > 0 && p < 65536 {
+			port = p
+		}
+	}
+	if port == 0 {
+		port = 5060
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return 0, netip.AddrPort{}, fmt.Errorf("Via host %q is not an address", host)
+	}
+	return proto, netip.AddrPortFrom(ip.Unmap(), uint16(port)), nil
+}
+
+// IsMyself reports whether host[:port] is one of our addresses or aliases.
+// port 0 means "any of our ports".
+func (c *Core) IsMyself(host string, port int) bool {
+	h := strings.ToLower(strings.Trim(host, "[]"))
+	if port != 0 && !c.ports[port] {
+		return false
+	}
+	if c.aliases[h] {
+		return true
+	}
+	if ip, err := netip.ParseAddr(h); err == nil {
+		return c.myIPs[ip.Unmap()]
+	}
+	return false
+}
+
+// IsMyselfURI tests a SIP URI (or bare host[:port]).
+func (c *Core) IsMyselfURI(s string) bool {
+	if !strings.Contains(s, ":") || strings.HasPrefix(s, "[") {
+		return c.IsMyself(s, 0)
+	}
+	u := &sip.Uri{}
+	if err := sip.ParseUri(s, u); err != nil || u.Host == "" {
+		// host:port without a scheme
+		host, port, err := net.SplitHostPort(s)
+		if err != nil {
+			return c.IsMyself(s, 0)
+		}
+		p, _ := strconv.Atoi(port)
+		return c.IsMyself(host, p)
+	}
+	port := u.Port
+	if port == 0 {
+		port = 5060
+		if strings.EqualFold(u.Scheme, "sips") {
+			port = 5061
+		}
+	}
+	return c.IsMyself(u.Host, port)
+}
+
+// IsMyIP reports whether ip is one of the addresses we listen on.
+func (c *Core) IsMyIP(ip netip.Addr) bool { return c.myIPs[ip.Unmap()] }

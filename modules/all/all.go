@@ -1,0 +1,7 @@
+// Package all links every module into a binary; import it for its side effects.
+package all
+
+import (
+	_ "github.com/luasbc/luasbc/modules/maxfwd"
+	_ "github.com/luasbc/luasbc/modules/sl"
+)
