@@ -272,9 +272,6 @@ func ParseListen(raw string) (Listen, error) {
 		}
 		ap = netip.AddrPortFrom(a, 5060)
 	}
-	if ap.Port() == 0 {
-		return Listen{}, fmt.Errorf("listen %q: port 0", raw)
-	}
 	return Listen{Proto: proto, Addr: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), Raw: raw}, nil
 }
 
