@@ -72,9 +72,10 @@ type Engine struct {
 	size    int
 	timeout time.Duration
 
-	mu     sync.Mutex // guards states and reloads
-	states map[*State]struct{}
-	stop   chan struct{}
+	mu       sync.Mutex // guards states
+	reloadMu sync.Mutex // one reload at a time
+	states   map[*State]struct{}
+	stop     chan struct{}
 
 	missingLogged atomic.Bool
 	stReloads     *stats.Counter
@@ -269,8 +270,8 @@ func (e *Engine) compile(path string, version int) (*generation, error) {
 // Reload compiles the script again; only if it loads does it become the
 // version every state switches to at its next callback.
 func (e *Engine) Reload() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.reloadMu.Lock()
+	defer e.reloadMu.Unlock()
 	cur := e.gen.Load()
 	next := 1
 	if cur != nil {
