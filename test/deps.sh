@@ -1,0 +1,42 @@
+#!/bin/sh
+# Installs what the end-to-end tests need: SIPp (Debian package sip-tester) and
+# SIPVicious (sipvicious). Idempotent: a no-op when both are already present;
+# apt-get update runs only when something must be installed.
+set -eu
+
+missing=""
+command -v sipp >/dev/null 2>&1 || missing="$missing sip-tester"
+if ! command -v svmap >/dev/null 2>&1 && ! command -v sipvicious_svmap >/dev/null 2>&1; then
+	missing="$missing sipvicious"
+fi
+
+if [ -z "$missing" ]; then
+	echo "deps: sipp and sipvicious already installed"
+	exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+	echo "deps: need to install$missing, but apt-get is not available; install them by hand" >&2
+	exit 1
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		SUDO="sudo"
+	else
+		echo "deps: need root (or sudo) to install$missing" >&2
+		exit 1
+	fi
+fi
+
+echo "deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
+# shellcheck disable=SC2086 # word splitting of the package list is intended
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+
+command -v sipp >/dev/null 2>&1 || { echo "deps: sipp still missing" >&2; exit 1; }
+command -v svmap >/dev/null 2>&1 || command -v sipvicious_svmap >/dev/null 2>&1 ||
+	{ echo "deps: svmap still missing" >&2; exit 1; }
+echo "deps: done"
