@@ -37,7 +37,8 @@ func BadRequestReply(data []byte, src netip.AddrPort, reason string) ([]byte, ne
 			continue
 		}
 		val = strings.TrimSpace(val)
-		if strings.ContainsAny(val, "\x00") || len(val) > 1024 {
+		// Never echo control characters: the reply must stay well formed.
+		if strings.ContainsAny(val, "\x00\r\n") || len(val) > 1024 {
 			continue
 		}
 		switch strings.ToLower(strings.TrimSpace(name)) {
@@ -67,12 +68,15 @@ func BadRequestReply(data []byte, src netip.AddrPort, reason string) ([]byte, ne
 		return nil, netip.AddrPort{}, false
 	}
 	top := strings.TrimSpace(strings.Split(via, ",")[0])
+	if strings.ContainsAny(top, "\r\n") {
+		return nil, netip.AddrPort{}, false
+	}
 	hs, err := sip.HeadersParser(sip.DefaultHeadersParser()).ParseHeader(nil, []byte("Via: "+top))
 	if err != nil || len(hs) == 0 {
 		return nil, netip.AddrPort{}, false
 	}
 	vh, ok := hs[0].(*sip.ViaHeader)
-	if !ok || vh.Host == "" {
+	if !ok || vh.Host == "" || strings.ContainsAny(vh.Value(), "\x00\r\n") {
 		return nil, netip.AddrPort{}, false
 	}
 	dst := src
@@ -85,8 +89,13 @@ func BadRequestReply(data []byte, src netip.AddrPort, reason string) ([]byte, ne
 	}
 	var b strings.Builder
 	b.WriteString("SIP/2.0 400 " + reason + "\r\n")
-	b.WriteString("Via: " + top + ";received=" + src.Addr().String())
-	if r, ok := vh.Params.Get("rport"); ok && r == "" {
+	// Rebuild the Via without received/rport, then add ours.
+	vh.Params.Remove("received")
+	r, wantRport := vh.Params.Get("rport")
+	wantRport = wantRport && r == ""
+	vh.Params.Remove("rport")
+	b.WriteString("Via: " + vh.Value() + ";received=" + src.Addr().String())
+	if wantRport {
 		b.WriteString(";rport=" + strconv.Itoa(int(src.Port())))
 	}
 	b.WriteString("\r\n")
@@ -97,6 +106,33 @@ func BadRequestReply(data []byte, src netip.AddrPort, reason string) ([]byte, ne
 	}
 	b.WriteString("Content-Length: 0\r\n\r\n")
 	return []byte(b.String()), dst, true
+}
+
+// logReason strips quoted message text from a parser error: the log names
+// the reason, never the payload.
+func logReason(err error) string {
+	s := err.Error()
+	var b strings.Builder
+	quote := byte(0)
+	for i := 0; i < len(s) && b.Len() < 120; i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+				b.WriteString("...")
+				b.WriteByte(c)
+			}
+		case c == '"' || c == '\'':
+			quote = c
+			b.WriteByte(c)
+		case c < ' ' || c > '~':
+			b.WriteByte('?')
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 func isTokenStr(s string) bool {

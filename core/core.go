@@ -261,10 +261,7 @@ func (c *Core) HandleReply(m *msg.Msg) {
 // logs once per source and reason, never the payload.
 func (c *Core) badMessage(p transport.Packet, err error) {
 	c.st.badMsg.Inc()
-	reason := err.Error()
-	if len(reason) > 120 {
-		reason = reason[:120]
-	}
+	reason := logReason(err)
 	if c.badlog.first(p.Src.Addr(), reason) {
 		c.Log.Info("bad message dropped", zap.String("src", p.Src.String()), zap.String("proto", p.Sock.Proto.String()),
 			zap.Int("len", len(p.Data)), zap.String("reason", reason))

@@ -110,6 +110,7 @@ var (
 	ErrTooManyHeaders = errors.New("too many headers")
 	ErrHeaderTooLong  = errors.New("header line too long")
 	ErrBadHeaderLine  = errors.New("malformed header line")
+	ErrBareLF         = errors.New("line not ended by CRLF")
 )
 
 // IndexHeaders finds the first line, every header line and the body offset of
@@ -120,15 +121,19 @@ func IndexHeaders(s string, out []Hdr) (hdrs []Hdr, firstLineEnd, bodyStart int,
 	if i < 0 {
 		return hdrs, 0, 0, ErrNoHeaderEnd
 	}
+	if i == 0 || s[i-1] != '\r' {
+		return hdrs, 0, 0, ErrBareLF
+	}
 	firstLineEnd = i + 1
 	pos := firstLineEnd
 	for {
 		if pos >= len(s) {
 			return hdrs, firstLineEnd, 0, ErrNoHeaderEnd
 		}
-		// Empty line ends the headers.
+		// Only CRLF CRLF ends the headers: a parser that accepted bare LF here
+		// could frame the message differently from sipgo (request smuggling).
 		if s[pos] == '\n' {
-			return hdrs, firstLineEnd, pos + 1, nil
+			return hdrs, firstLineEnd, 0, ErrBareLF
 		}
 		if s[pos] == '\r' && pos+1 < len(s) && s[pos+1] == '\n' {
 			return hdrs, firstLineEnd, pos + 2, nil
@@ -139,6 +144,9 @@ func IndexHeaders(s string, out []Hdr) (hdrs []Hdr, firstLineEnd, bodyStart int,
 			nl := strings.IndexByte(s[end:], '\n')
 			if nl < 0 {
 				return hdrs, firstLineEnd, 0, ErrNoHeaderEnd
+			}
+			if end+nl == 0 || s[end+nl-1] != '\r' {
+				return hdrs, firstLineEnd, 0, ErrBareLF
 			}
 			end += nl + 1
 			if end < len(s) && (s[end] == ' ' || s[end] == '\t') {
@@ -173,6 +181,9 @@ func IndexHeaders(s string, out []Hdr) (hdrs []Hdr, firstLineEnd, bodyStart int,
 }
 
 func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c <= ' ' || c >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", c) >= 0 {
@@ -211,7 +222,8 @@ func CheckHeaderText(txt string) (string, error) {
 			return "", errors.New("bare CR or LF in header text")
 		}
 		colon := strings.IndexByte(line, ':')
-		if colon <= 0 || !isToken(strings.TrimRight(line[:colon], " \t")) {
+		// A leading blank would fold the line into the previous header.
+		if colon <= 0 || line[0] == ' ' || line[0] == '\t' || !isToken(strings.TrimRight(line[:colon], " \t")) {
 			return "", errors.New("header line without a valid name: " + quoteShort(line))
 		}
 	}

@@ -116,6 +116,7 @@ type Msg struct {
 	Hdrs     []Hdr
 	FirstEnd int // offset after the first line
 	BodyOff  int // offset of the body
+	BodyLen  int // body length as framed by Content-Length
 	Rcv      *Socket
 	Src      netip.AddrPort
 	Proto    Proto
@@ -202,10 +203,17 @@ func Parse(buf []byte, src netip.AddrPort, rcv *Socket, proto Proto) (*Msg, erro
 		return nil, &ParseError{Reason: "parse", Err: err}
 	}
 	m.SIP = sm
+	// Both parsers must agree where the body starts; extra bytes after
+	// Content-Length are left for sanity's Content-Length check.
+	if b := sm.Body(); len(b) > len(buf)-m.BodyOff || string(b) != m.Buf[m.BodyOff:m.BodyOff+len(b)] {
+		return nil, &ParseError{Reason: "headers framed ambiguously"}
+	}
+	m.BodyLen = len(sm.Body())
 	switch v := sm.(type) {
 	case *sip.Request:
 		m.Req = v
-		if v.Recipient.Host == "" && !isNonHostScheme(v.Recipient.Scheme) {
+		// Unknown schemes pass: sanity answers 416 for them.
+		if v.Recipient.Host == "" && isSIPScheme(v.Recipient.Scheme) {
 			return nil, &ParseError{Reason: "request URI without host"}
 		}
 	case *sip.Response:
@@ -214,8 +222,13 @@ func Parse(buf []byte, src netip.AddrPort, rcv *Socket, proto Proto) (*Msg, erro
 	if sm.CSeq() == nil || sm.CallID() == nil || sm.From() == nil || sm.To() == nil || sm.Via() == nil {
 		return nil, &ParseError{Reason: "missing mandatory header (Via, From, To, Call-ID or CSeq)"}
 	}
+	if sm.Via().Host == "" {
+		return nil, &ParseError{Reason: "top Via without host"}
+	}
 	return m, nil
 }
+
+func isSIPScheme(s string) bool { return strings.EqualFold(s, "sip") || strings.EqualFold(s, "sips") }
 
 func isNonHostScheme(s string) bool {
 	s = strings.ToLower(s)
@@ -272,13 +285,14 @@ func (m *Msg) CallID() string {
 	return ""
 }
 
-// Body is the received body.
+// Body is the received body as framed by Content-Length (RFC 3261 §18.3:
+// bytes past it in a datagram are not part of the message).
 func (m *Msg) Body() string {
-	if m.BodyOff >= len(m.Buf) {
-		return ""
-	}
-	return m.Buf[m.BodyOff:]
+	return m.Buf[m.BodyOff : m.BodyOff+m.BodyLen]
 }
+
+// RawBody is everything after the headers, for Content-Length checks.
+func (m *Msg) RawBody() string { return m.Buf[m.BodyOff:] }
 
 // Header returns the value of the first header named name.
 func (m *Msg) Header(name string) (string, bool) {

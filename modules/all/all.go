@@ -3,5 +3,6 @@ package all
 
 import (
 	_ "github.com/luasbc/luasbc/modules/maxfwd"
+	_ "github.com/luasbc/luasbc/modules/sanity"
 	_ "github.com/luasbc/luasbc/modules/sl"
 )

@@ -273,7 +273,7 @@ func (c *checker) contentLength() *Failure {
 	}
 	v = trimLWS(v)
 	n, valid := parseUint32(v)
-	if body := len(c.m.Body()); !valid || n != uint64(body) {
+	if body := len(c.m.RawBody()); !valid || n != uint64(body) {
 		return fail("content_length", 400, "Content-Length mis-match", "Content-Length %s, body %d bytes", short(v), body)
 	}
 	return nil
@@ -500,7 +500,7 @@ func (c *checker) sizes() *Failure {
 	if n := m.BodyOff - m.FirstEnd; over(p.SizeHeaders, n) {
 		return fail(check, 413, "Message Too Large", "headers %d bytes > %d", n, p.SizeHeaders)
 	}
-	if n := len(m.Body()); over(p.SizeBody, n) {
+	if n := len(m.RawBody()); over(p.SizeBody, n) {
 		return fail(check, 413, "Message Too Large", "body %d bytes > %d", n, p.SizeBody)
 	}
 	for _, u := range [...]struct {
