@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+
+	"github.com/luasbc/luasbc/core/rpc"
+)
+
+func TestTyped(t *testing.T) {
+	got := typed([]string{"12", "s:12", "i:7", "abc", "i:x"})
+	if got[0] != int64(12) || got[1] != "12" || got[2] != int64(7) || got[3] != "abc" || got[4] != "x" {
+		t.Fatalf("%#v", got)
+	}
+}
+
+func TestAgainstServer(t *testing.T) {
+	rs := rpc.NewServer(zap.NewNop())
+	rs.Register(rpc.Method{Name: "echo.sum", Fn: func(_ context.Context, p rpc.Params) (any, error) {
+		a, _ := p.Int(0)
+		b, _ := p.Int(1)
+		return a + b, nil
+	}}, rpc.Method{Name: "fail", Fn: func(context.Context, rpc.Params) (any, error) {
+		return nil, rpc.Errorf(500, "Reload Failed")
+	}})
+	addr, err := rs.ListenHTTP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	url := "http://" + addr.String() + "/rpc"
+	var out, errb bytes.Buffer
+	if rc := run([]string{"--url", url, "rpc", "echo.sum", "2", "40"}, &out, &errb); rc != 0 || strings.TrimSpace(out.String()) != "42" {
+		t.Fatalf("rc=%d out=%q err=%q", rc, out.String(), errb.String())
+	}
+	out.Reset()
+	errb.Reset()
+	if rc := run([]string{"--url", url, "rpc", "fail"}, &out, &errb); rc != 1 || !strings.Contains(errb.String(), "500 Reload Failed") {
+		t.Fatalf("rc=%d err=%q", rc, errb.String())
+	}
+	errb.Reset()
+	if rc := run([]string{"--url", url, "rpc", "no.such"}, &out, &errb); rc != 1 || !strings.Contains(errb.String(), "Method Not Found") {
+		t.Fatalf("rc=%d err=%q", rc, errb.String())
+	}
+	// Server down: one line, exit 1.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	errb.Reset()
+	if rc := run([]string{"--url", "http://" + dead + "/rpc", "version"}, &out, &errb); rc != 1 || strings.Count(errb.String(), "\n") != 1 ||
+		!strings.Contains(errb.String(), "cannot reach") {
+		t.Fatalf("rc=%d err=%q", rc, errb.String())
+	}
+	// Bad usage: exit 2.
+	if rc := run([]string{"frobnicate"}, &out, &errb); rc != 2 {
+		t.Fatalf("rc=%d", rc)
+	}
+}
