@@ -2,7 +2,12 @@
 package all
 
 import (
+	_ "github.com/luasbc/luasbc/modules/corex"
+	_ "github.com/luasbc/luasbc/modules/kx"
 	_ "github.com/luasbc/luasbc/modules/maxfwd"
 	_ "github.com/luasbc/luasbc/modules/sanity"
+	_ "github.com/luasbc/luasbc/modules/siputils"
 	_ "github.com/luasbc/luasbc/modules/sl"
+	_ "github.com/luasbc/luasbc/modules/textops"
+	_ "github.com/luasbc/luasbc/modules/xlog"
 )
