@@ -14,9 +14,11 @@ build:
 run: build
 	$(BIN)/sbc
 
-# deps installs what the tests need (idempotent; no-op when present).
+# deps installs what the tests need and starts PostgreSQL and Redis when they
+# are down (idempotent; no-op when all is present and running).
 deps:
 	./test/deps.sh
+	./test/services.sh
 
 vet:
 	$(GO) vet ./...

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -26,11 +27,13 @@ func main() {
 func run() int {
 	var cfgPath string
 	var check, version bool
+	var cpuProfile string
 	fs := flag.NewFlagSet("sbc", flag.ContinueOnError)
 	fs.StringVar(&cfgPath, "c", "", "config file (YAML); empty = embedded default")
 	fs.StringVar(&cfgPath, "config", "", "config file (YAML)")
 	fs.BoolVar(&check, "check", false, "load config and script, report problems, exit")
 	fs.BoolVar(&version, "version", false, "print the version")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until the server stops (for make bench)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: sbc [-c FILE] [--check] [--version]\n")
 		fs.PrintDefaults()
@@ -56,6 +59,17 @@ func run() int {
 
 	if check {
 		return checkOnly(cfg, log)
+	}
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			log.Error("cpu profile", zap.Error(err))
+			return 1
+		}
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
 	}
 
 	c := core.New(cfg, log)
