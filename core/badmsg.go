@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/luasbc/luasbc/core/msg"
 )
 
 // BadRequestReply builds a 400 reply for a request that failed to parse, from
@@ -27,7 +29,7 @@ func BadRequestReply(data []byte, src netip.AddrPort, reason string) ([]byte, ne
 		return nil, netip.AddrPort{}, false
 	}
 	f := strings.Fields(lines[0])
-	if len(f) != 3 || f[2] != "SIP/2.0" || f[0] == "ACK" || !isTokenStr(f[0]) {
+	if len(f) != 3 || f[2] != "SIP/2.0" || f[0] == "ACK" || !msg.IsToken(f[0]) {
 		return nil, netip.AddrPort{}, false
 	}
 	var via, from, to, callid, cseq string
@@ -135,19 +137,6 @@ func logReason(err error) string {
 	return b.String()
 }
 
-func isTokenStr(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("-.!%*_+`'~", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
-
 // badLog remembers which (source, reason) pairs were logged recently so a
 // flood of garbage from one source produces one log line, not thousands.
 type badLog struct {
@@ -168,30 +157,4 @@ func (b *badLog) first(src netip.Addr, reason string) bool {
 	}
 	b.seen[key] = now
 	return true
-}
-
-// shedMemo remembers requests already answered 503 under overload, so their
-// retransmissions are dropped instead of answered again.
-type shedMemo struct {
-	mu   sync.Mutex
-	cur  map[string]struct{}
-	prev map[string]struct{}
-	at   time.Time
-}
-
-func (s *shedMemo) seen(key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now()
-	if s.cur == nil || now.Sub(s.at) > 16*time.Second || len(s.cur) > 50000 {
-		s.prev, s.cur, s.at = s.cur, map[string]struct{}{}, now
-	}
-	if _, ok := s.cur[key]; ok {
-		return true
-	}
-	if _, ok := s.prev[key]; ok {
-		return true
-	}
-	s.cur[key] = struct{}{}
-	return false
 }

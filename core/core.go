@@ -56,6 +56,13 @@ type Core struct {
 	// RequestFilters run before the request route; true consumes the request
 	// (e.g. sl absorbing the ACK of a local reply).
 	RequestFilters []func(m *msg.Msg) bool
+	// OutHooks add header edits to a request about to leave over socket out,
+	// for edits that depend on it (rr's Record-Route with the socket's
+	// address); they run for stateless forwards and for every tm branch.
+	OutHooks []func(m *msg.Msg, out *msg.Socket) []msg.Lump
+	// ConnClosed are told when a stream connection ends (tm fails the
+	// branches waiting on it).
+	ConnClosed []func(connID uint64)
 
 	queue   chan transport.Packet
 	workers int
@@ -63,9 +70,11 @@ type Core struct {
 	nextID  atomic.Uint64
 	busy    atomic.Int64
 
-	myIPs   map[netip.Addr]bool
-	anyIP   bool
-	aliases map[string]bool
+	myIPs map[netip.Addr]bool
+	anyIP bool
+	// aliases maps a host to the ports it was given with; an empty set
+	// means any port, as for a Kamailio alias without a port.
+	aliases map[string]map[int]bool
 	ports   map[int]bool
 
 	badlog badLog
@@ -94,12 +103,20 @@ func New(cfg *config.Config, log *zap.Logger) *Core {
 		MaxMessage:     cfg.Core.MaxMessageSize,
 		ConnLifetime:   time.Duration(cfg.Core.TCPConnectionLifetime) * time.Second,
 		MaxConnections: cfg.Core.TCPMaxConnections,
+		OnBad:          c.badInput,
+		OnClose:        c.connClosed,
 	}, log, c.deliver)
-	c.aliases = map[string]bool{}
+	c.aliases = map[string]map[int]bool{}
 	for _, a := range cfg.Alias {
-		h, p, _ := strings.Cut(a, ":")
-		c.aliases[strings.ToLower(strings.Trim(h, "[]"))] = true
-		_ = p
+		h, port := splitAlias(a)
+		ports := c.aliases[h]
+		if ports == nil {
+			ports = map[int]bool{}
+			c.aliases[h] = ports
+		}
+		if port != 0 {
+			ports[port] = true
+		}
 	}
 	s := &c.st
 	s.rcvReq = stats.New("core", "rcv_requests", "requests received")
@@ -195,14 +212,6 @@ func (c *Core) Stop(bound time.Duration) {
 	}
 }
 
-func (c *Core) deliver(p transport.Packet) {
-	select {
-	case c.queue <- p:
-	default:
-		c.shedPacket(p)
-	}
-}
-
 func (c *Core) worker() {
 	defer c.wg.Done()
 	for p := range c.queue {
@@ -257,6 +266,35 @@ func (c *Core) HandleReply(m *msg.Msg) {
 	c.RelayReply(m)
 }
 
+func (c *Core) connClosed(id uint64) {
+	for _, f := range c.ConnClosed {
+		f(id)
+	}
+}
+
+// OutLumps returns m's header edits plus those the OutHooks add for a copy
+// leaving over out; m itself is not changed.
+func (c *Core) OutLumps(m *msg.Msg, out *msg.Socket) []msg.Lump {
+	if len(c.OutHooks) == 0 {
+		return m.Lumps
+	}
+	lumps := m.Lumps[:len(m.Lumps):len(m.Lumps)]
+	for _, h := range c.OutHooks {
+		lumps = append(lumps, h(m, out)...)
+	}
+	return lumps
+}
+
+// badInput counts and logs (once per source and reason) input the transport
+// dropped before it became a message.
+func (c *Core) badInput(src netip.AddrPort, sock *msg.Socket, size int, reason string) {
+	c.st.badMsg.Inc()
+	if c.badlog.first(src.Addr(), reason) {
+		c.Log.Info("bad input dropped", zap.String("src", src.String()), zap.String("proto", sock.Proto.String()),
+			zap.Int("len", size), zap.String("reason", reason))
+	}
+}
+
 // badMessage answers 400 when the request can be addressed, else drops; it
 // logs once per source and reason, never the payload.
 func (c *Core) badMessage(p transport.Packet, err error) {
@@ -269,26 +307,6 @@ func (c *Core) badMessage(p transport.Packet, err error) {
 	if reply, dst, ok := BadRequestReply(p.Data, p.Src, "Bad Request"); ok {
 		c.sendRaw(p.Sock.Proto, dst, reply, transport.SendOpts{From: p.Sock, ConnID: p.ConnID, NoConnect: true})
 	}
-}
-
-func (c *Core) shedPacket(p transport.Packet) {
-	m, err := msg.Parse(p.Data, p.Src, p.Sock, p.Sock.Proto)
-	if err != nil || m.Req == nil || m.Req.Method == sip.ACK || m.Req.Method == sip.CANCEL {
-		c.st.shedDrop.Inc()
-		return
-	}
-	key := ""
-	if v := m.TopVia(); v != nil {
-		key, _ = v.Params.Get("branch")
-	}
-	if key == "" || c.shed.seen(key+m.CallID()) {
-		c.st.shedDrop.Inc()
-		return
-	}
-	c.st.shedReq.Inc()
-	m.ConnID = p.ConnID
-	c.SendReply(m, msg.ReplyOpts{Code: 503, Reason: "Service Unavailable",
-		Headers: []string{"Retry-After: " + strconv.Itoa(c.Cfg.Core.RetryAfter) + "\r\n"}})
 }
 
 func (c *Core) sendRaw(proto msg.Proto, dst netip.AddrPort, b []byte, o transport.SendOpts) error {
@@ -363,7 +381,11 @@ func (c *Core) SendReply(m *msg.Msg, o msg.ReplyOpts) error {
 
 // LocalTag derives the To-tag of local replies from the request, so a
 // retransmitted request gets the same tag and the ACK can be recognised.
-func LocalTag(m *msg.Msg) string {
+func LocalTag(m *msg.Msg) string { return TagFor(m, "lsbc.") }
+
+// TagFor is a To-tag derived from the request's Call-ID, From tag and top
+// Via branch behind prefix, which tells whose reply it was (sl or tm).
+func TagFor(m *msg.Msg, prefix string) string {
 	h := sha1.New()
 	h.Write([]byte(m.CallID()))
 	if f := m.SIP.From(); f != nil {
@@ -374,7 +396,7 @@ func LocalTag(m *msg.Msg) string {
 		b, _ := v.Params.Get("branch")
 		h.Write([]byte(b))
 	}
-	return "lsbc." + hex.EncodeToString(h.Sum(nil)[:8])
+	return prefix + hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 // Target is a resolved next hop.
@@ -469,15 +491,16 @@ func (c *Core) ViaFor(m *msg.Msg, sock *msg.Socket, branch string) string {
 	return v
 }
 
-// Forward relays request m statelessly to uri ($du or R-URI when "").
-func (c *Core) Forward(m *msg.Msg, uri string) error {
+// Forward relays request m statelessly to uri ($du or R-URI when ""). ctx
+// bounds DNS and connection set-up (the script callback's deadline).
+func (c *Core) Forward(ctx context.Context, m *msg.Msg, uri string) error {
 	if m.Req == nil {
 		return errors.New("not a request")
 	}
 	if uri == "" {
 		uri = m.NextHop()
 	}
-	t, err := c.Resolve(context.Background(), uri)
+	t, err := c.Resolve(ctx, uri)
 	if err != nil {
 		c.st.errReq.Inc()
 		m.ErrCode = 478
@@ -497,12 +520,15 @@ func (c *Core) Forward(m *msg.Msg, uri string) error {
 		return errors.New("Max-Forwards exhausted")
 	}
 	var b msg.Builder
+	saved := m.Lumps
+	m.Lumps = c.OutLumps(m, sock)
 	m.BuildRequest(&b, msg.ForwardOpts{RURI: m.RURIString(), Via: c.ViaFor(m, sock, Branch(m, t.Addr.String())), MaxFwd: mf})
+	m.Lumps = saved
 	if c.Router.Onsend(m, msg.SendInfo{Proto: t.Proto, Addr: t.Addr}, b.B) {
 		c.st.dropReq.Inc()
 		return nil
 	}
-	if _, err := c.TP.Send(t.Proto, t.Addr, b.B, transport.SendOpts{From: sock, NoConnect: m.ForwardNoConnect, Close: m.ForwardClose}); err != nil {
+	if _, err := c.TP.Send(t.Proto, t.Addr, b.B, transport.SendOpts{From: sock, NoConnect: m.ForwardNoConnect, Close: m.ForwardClose, Ctx: ctx}); err != nil {
 		c.st.errReq.Inc()
 		m.ErrCode = 477
 		return err
@@ -598,16 +624,42 @@ func ViaDest(v string) (msg.Proto, netip.AddrPort, error) {
 // port 0 means "any of our ports".
 func (c *Core) IsMyself(host string, port int) bool {
 	h := strings.ToLower(strings.Trim(host, "[]"))
+	if ports, ok := c.aliases[h]; ok && (port == 0 || len(ports) == 0 || ports[port]) {
+		return true
+	}
 	if port != 0 && !c.ports[port] {
 		return false
-	}
-	if c.aliases[h] {
-		return true
 	}
 	if ip, err := netip.ParseAddr(h); err == nil {
 		return c.myIPs[ip.Unmap()]
 	}
 	return false
+}
+
+// splitAlias parses an alias entry: "host", "host:port", "proto:host:port",
+// "[v6]" or "[v6]:port". A bad port is taken as "any port".
+func splitAlias(a string) (string, int) {
+	a = strings.ToLower(strings.TrimSpace(a))
+	if p, rest, ok := strings.Cut(a, ":"); ok {
+		if _, isProto := msg.ParseProto(p); isProto {
+			a = rest
+		}
+	}
+	if strings.HasPrefix(a, "[") {
+		end := strings.IndexByte(a, ']')
+		if end < 0 {
+			return strings.Trim(a, "[]"), 0
+		}
+		host, rest := a[1:end], a[end+1:]
+		port, _ := strconv.Atoi(strings.TrimPrefix(rest, ":"))
+		return host, port
+	}
+	if strings.Count(a, ":") > 1 { // bare IPv6 without brackets: no port
+		return a, 0
+	}
+	host, p, _ := strings.Cut(a, ":")
+	port, _ := strconv.Atoi(p)
+	return host, port
 }
 
 // IsMyselfURI tests a SIP URI (or bare host[:port]).
@@ -627,6 +679,11 @@ func (c *Core) IsMyselfURI(s string) bool {
 	}
 	port := u.Port
 	if port == 0 {
+		// No port: any alias of the host matches (as Kamailio's alias check
+		// with port 0); our addresses only on the default port.
+		if _, ok := c.aliases[strings.ToLower(strings.Trim(u.Host, "[]"))]; ok {
+			return true
+		}
 		port = 5060
 		if strings.EqualFold(u.Scheme, "sips") {
 			port = 5061

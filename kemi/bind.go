@@ -58,7 +58,7 @@ func (e *Engine) wrap(st *State, x *Export) lua.LGFunction {
 				a.I[i] = luaToInt(lv)
 			case Long:
 				a.F[i] = luaToNumber(lv)
-				a.I[i] = int64(a.F[i])
+				a.I[i] = floatToInt(a.F[i])
 			}
 		}
 		v := x.Fn(c, &a)
@@ -96,31 +96,183 @@ func luaToString(lv lua.LValue) string {
 	return ""
 }
 
+// luaToInt converts an argument for a declared int parameter as app_lua's
+// lua_tointeger does: numbers are truncated toward zero, strings go through
+// Lua's string-to-number coercion (luaStrToNumber), anything else is 0. A
+// value outside the int64 range (or NaN) is 0, as lua_tointeger fails then.
 func luaToInt(lv lua.LValue) int64 {
 	switch v := lv.(type) {
 	case lua.LNumber:
-		return int64(v)
+		return floatToInt(float64(v))
 	case lua.LString:
-		s := strings.TrimSpace(string(v))
-		if n, err := strconv.ParseInt(s, 0, 64); err == nil {
-			return n
-		}
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			return int64(f)
+		i, f, isInt, ok := luaStrToNumber(string(v))
+		switch {
+		case !ok:
+			return 0
+		case isInt:
+			return i
+		default:
+			return floatToInt(f)
 		}
 	}
 	return 0
 }
 
+// luaToNumber converts an argument for a declared long parameter as
+// lua_tonumber does: numbers as they are, numeric strings coerced, else 0.
 func luaToNumber(lv lua.LValue) float64 {
 	switch v := lv.(type) {
 	case lua.LNumber:
 		return float64(v)
 	case lua.LString:
-		f, _ := strconv.ParseFloat(strings.TrimSpace(string(v)), 64)
-		return f
+		if _, f, _, ok := luaStrToNumber(string(v)); ok {
+			return f
+		}
 	}
 	return 0
+}
+
+// floatToInt truncates toward zero; NaN and values outside int64 give 0.
+func floatToInt(f float64) int64 {
+	if f >= -(1<<63) && f < 1<<63 {
+		return int64(f)
+	}
+	return 0
+}
+
+// luaStrToNumber is Lua's string-to-number coercion (luaO_str2d / l_str2d):
+// optional white space (C isspace), an optional sign, then either a decimal
+// number ("10", "10.5", ".5", "5.", "1e3") or a hexadecimal one with a 0x or
+// 0X prefix ("0x1F", "0x1.8p1"), then optional white space. Nothing else is a
+// number: no octal or binary guessing ("010" is 10, "0b1" is not a number),
+// no digit separators ("1_000"), no "inf" or "nan", no embedded NUL.
+// A decimal or hexadecimal integer that fits comes back exactly in i with
+// isInt set (hexadecimal integers wrap around modulo 2^64, as in Lua 5.3+);
+// f always holds the value as a float.
+func luaStrToNumber(s string) (i int64, f float64, isInt, ok bool) {
+	s = strings.TrimFunc(s, func(r rune) bool {
+		return r == ' ' || r == '\t' || r == '\n' || r == '\v' || r == '\f' || r == '\r'
+	})
+	body := s
+	neg := false
+	if body != "" && (body[0] == '+' || body[0] == '-') {
+		neg = body[0] == '-'
+		body = body[1:]
+	}
+	if len(body) > 2 && body[0] == '0' && (body[1] == 'x' || body[1] == 'X') {
+		return luaHexToNumber(body[2:], neg)
+	}
+	// [digits] ["." [digits]] [(e|E) [sign] digits], at least one mantissa digit.
+	j, mant := 0, 0
+	for j < len(body) && isDecDigit(body[j]) {
+		j, mant = j+1, mant+1
+	}
+	intOnly := j == len(body)
+	if j < len(body) && body[j] == '.' {
+		j++
+		for j < len(body) && isDecDigit(body[j]) {
+			j, mant = j+1, mant+1
+		}
+	}
+	if mant == 0 {
+		return 0, 0, false, false
+	}
+	if j < len(body) && (body[j] == 'e' || body[j] == 'E') {
+		j++
+		if j < len(body) && (body[j] == '+' || body[j] == '-') {
+			j++
+		}
+		exp := 0
+		for j < len(body) && isDecDigit(body[j]) {
+			j, exp = j+1, exp+1
+		}
+		if exp == 0 {
+			return 0, 0, false, false
+		}
+	}
+	if j != len(body) {
+		return 0, 0, false, false
+	}
+	// The text is plain decimal now, which strconv reads the same way; a
+	// range error still yields ±Inf, as strtod gives HUGE_VAL.
+	f, _ = strconv.ParseFloat(s, 64)
+	if intOnly {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return n, f, true, true
+		}
+	}
+	return 0, f, false, true
+}
+
+// luaHexToNumber reads the part after "0x": hex digits with an optional
+// fraction and an optional binary exponent ("p" [sign] decimal digits).
+func luaHexToNumber(h string, neg bool) (i int64, f float64, isInt, ok bool) {
+	j, mant := 0, 0
+	var u uint64
+	for j < len(h) && isHexDigit(h[j]) {
+		u = u<<4 | uint64(hexVal(h[j]))
+		j, mant = j+1, mant+1
+	}
+	intOnly := j == len(h)
+	if j < len(h) && h[j] == '.' {
+		j++
+		for j < len(h) && isHexDigit(h[j]) {
+			j, mant = j+1, mant+1
+		}
+	}
+	if mant == 0 {
+		return 0, 0, false, false
+	}
+	hasExp := false
+	if j < len(h) && (h[j] == 'p' || h[j] == 'P') {
+		hasExp = true
+		j++
+		if j < len(h) && (h[j] == '+' || h[j] == '-') {
+			j++
+		}
+		exp := 0
+		for j < len(h) && isDecDigit(h[j]) {
+			j, exp = j+1, exp+1
+		}
+		if exp == 0 {
+			return 0, 0, false, false
+		}
+	}
+	if j != len(h) {
+		return 0, 0, false, false
+	}
+	if intOnly {
+		i = int64(u)
+		if neg {
+			i = -i
+		}
+		return i, float64(i), true, true
+	}
+	lit := "0x" + h
+	if !hasExp {
+		lit += "p0"
+	}
+	f, _ = strconv.ParseFloat(lit, 64)
+	if neg {
+		f = -f
+	}
+	return 0, f, false, true
+}
+
+func isDecDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isHexDigit(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func hexVal(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
 }
 
 // maxRep bounds string.rep: gopher-lua has no heap limit, and one call could

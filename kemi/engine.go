@@ -237,30 +237,138 @@ func (e *Engine) Check() error {
 	return err
 }
 
-// compile parses the script and validates it by loading it into a fresh state.
+// ScriptError is why a script did not compile or load: the Lua error text,
+// the script file and, when the text names one, the line (0 if unknown).
+type ScriptError struct {
+	File string
+	Line int
+	Msg  string // the Lua error text, e.g. "s.lua:3: attempt to call a nil value"
+	Err  error  // the underlying error, if any
+}
+
+func (e *ScriptError) Error() string {
+	// Lua's own messages usually start with the file name already.
+	if e.File != "" && !strings.HasPrefix(e.Msg, e.File) {
+		return "lua script " + e.File + ": " + e.Msg
+	}
+	return "lua script: " + e.Msg
+}
+
+func (e *ScriptError) Unwrap() error { return e.Err }
+
+// scriptError wraps a compile or load error of the script at path.
+func scriptError(path string, err error) *ScriptError {
+	var se *ScriptError
+	if errors.As(err, &se) {
+		return se
+	}
+	text := err.Error()
+	var pe *parse.Error
+	var ae *lua.ApiError
+	switch {
+	case errors.As(err, &pe):
+		// Rebuilt without gopher-lua's padding and trailing newline.
+		if pe.Pos.Line == parse.EOF {
+			text = fmt.Sprintf("%s at EOF: %s", pe.Pos.Source, pe.Message)
+		} else {
+			text = fmt.Sprintf("%s line:%d(column:%d) near '%s': %s", pe.Pos.Source, pe.Pos.Line, pe.Pos.Column, pe.Token, pe.Message)
+		}
+	case errors.As(err, &ae) && ae.Object != nil:
+		text = ae.Object.String() // without the stack traceback
+	}
+	text = strings.TrimSpace(text)
+	return &ScriptError{File: path, Line: luaErrorLine(text, path), Msg: text, Err: err}
+}
+
+// luaErrorLine finds the line number in a gopher-lua error message: a syntax
+// error "s.lua line:3(column:3) near 'end': syntax error", a runtime error
+// "s.lua:3: attempt to call a nil value" or a compile error "compile error
+// near line(3) s.lua: ...". When the message starts with file, only the text
+// right after it counts, so a number later in the message is never taken
+// for the line. It returns 0 if there is none.
+func luaErrorLine(text, file string) int {
+	if file != "" && strings.HasPrefix(text, file) {
+		rest := text[len(file):]
+		if r, ok := strings.CutPrefix(rest, " line:"); ok {
+			return leadingInt(r)
+		}
+		return colonLine(rest)
+	}
+	if r, ok := strings.CutPrefix(text, "compile error near line("); ok {
+		return leadingInt(r)
+	}
+	// Another source name (a chunk of another name, a path written
+	// differently): the first " line:N" or ":N:" in the text.
+	if i := strings.Index(text, " line:"); i >= 0 {
+		if n := leadingInt(text[i+len(" line:"):]); n > 0 {
+			return n
+		}
+	}
+	for i := strings.IndexByte(text, ':'); i >= 0; {
+		if n := colonLine(text[i:]); n > 0 {
+			return n
+		}
+		j := strings.IndexByte(text[i+1:], ':')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return 0
+}
+
+// colonLine parses ":<digits>:" at the start of s.
+func colonLine(s string) int {
+	if len(s) < 3 || s[0] != ':' {
+		return 0
+	}
+	j := 1
+	for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+		j++
+	}
+	if j == 1 || j >= len(s) || s[j] != ':' {
+		return 0
+	}
+	return leadingInt(s[1:j])
+}
+
+// leadingInt parses the decimal digits at the start of s (0 if none or too big).
+func leadingInt(s string) int {
+	n := 0
+	for i := 0; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		if n > 1e8 {
+			return 0
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n
+}
+
+// compile parses the script and validates it by loading it into a fresh
+// state. Errors are *ScriptError.
 func (e *Engine) compile(path string, version int) (*generation, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("lua script: %w", err)
+		return nil, &ScriptError{File: path, Msg: err.Error(), Err: err}
 	}
 	chunk, err := parse.Parse(strings.NewReader(string(src)), path)
 	if err != nil {
-		return nil, fmt.Errorf("lua script: %v", err)
+		return nil, scriptError(path, err)
 	}
 	proto, err := lua.Compile(chunk, path)
 	if err != nil {
-		return nil, fmt.Errorf("lua script: %v", err)
+		return nil, scriptError(path, err)
 	}
 	sum := sha256.Sum256(src)
 	g := &generation{proto: proto, version: version, loaded: time.Now(), path: path, sum: hex.EncodeToString(sum[:8])}
 	st, err := e.newState(g)
 	if err != nil {
-		return nil, err
+		return nil, scriptError(path, err)
 	}
 	defer e.closeState(st)
 	fn := st.L.GetGlobal(e.Cfg.Lua.RequestRoute)
 	if fn.Type() != lua.LTFunction {
-		return nil, fmt.Errorf("lua script %s: no function %s()", path, e.Cfg.Lua.RequestRoute)
+		return nil, &ScriptError{File: path, Msg: fmt.Sprintf("no function %s()", e.Cfg.Lua.RequestRoute)}
 	}
 	g.onsend = st.L.GetGlobal(e.Cfg.Lua.OnsendRoute).Type() == lua.LTFunction
 	g.reply = st.L.GetGlobal(e.Cfg.Lua.ReplyRoute).Type() == lua.LTFunction
@@ -316,11 +424,12 @@ func (e *Engine) newState(g *generation) (*State, error) {
 	st.deadline.Store(0)
 	L.SetTop(0)
 	if err != nil {
-		if st.runCtx.Err() != nil {
-			err = fmt.Errorf("top-level code ran longer than %v", e.loadTimeout())
-		}
+		timedOut := st.runCtx.Err() != nil
 		e.closeState(st)
-		return nil, fmt.Errorf("lua script %s: %v", g.path, err)
+		if timedOut {
+			return nil, &ScriptError{File: g.path, Msg: fmt.Sprintf("top-level code ran longer than %v", e.loadTimeout()), Err: err}
+		}
+		return nil, scriptError(g.path, err)
 	}
 	return st, nil
 }

@@ -2,6 +2,7 @@ package kemi_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -160,21 +161,48 @@ function ksr_request_route() KSR.sl.sl_send_reply(200, "v1") end`, slOnly)
 		t.Fatal(err)
 	}
 	_, rerr := h.RPC.Call(context.Background(), "app_lua.reload", nil)
-	if rerr == nil || rerr.Code != 500 {
+	if rerr == nil || rerr.Code != 500 || rerr.Message != "Reload Failed" {
 		t.Fatalf("reload of a broken script: %v", rerr)
 	}
-	if d, _ := rerr.Data.(string); !strings.Contains(d, "line:3") && !strings.Contains(d, "line 3") {
-		t.Fatalf("error lacks the line: %q", rerr.Data)
+	d, ok := rerr.Data.(map[string]any)
+	if !ok {
+		t.Fatalf("error data is %T, want an object: %#v", rerr.Data, rerr.Data)
+	}
+	if d["file"] != path || d["line"] != 3 {
+		t.Fatalf("error data file/line: %#v", d)
+	}
+	if e, _ := d["error"].(string); !strings.Contains(e, "line:3") || !strings.Contains(e, "syntax error") || strings.ContainsAny(e, "\n") {
+		t.Fatalf("error text: %q", d["error"])
+	}
+	// On the wire the line is a JSON number.
+	if b, err := json.Marshal(rerr); err != nil || !strings.Contains(string(b), `"line":3`) || !strings.Contains(string(b), `"code":500`) {
+		t.Fatalf("JSON %s (%v)", b, err)
 	}
 	for i := 0; i < 4; i++ {
 		if r := reply(t, h, "OPTIONS", "sip:127.0.0.1"); !strings.Contains(r, " 200 v1") {
 			t.Fatalf("old script not kept: %q", r)
 		}
 	}
-	// A script without the request route is refused too.
+	// A runtime error in top-level code: the line of the failing call.
+	_ = os.WriteFile(path, []byte("local a = 1\nfunction ksr_request_route() end\nnosuch()\n"), 0o644)
+	_, rerr = h.RPC.Call(context.Background(), "app_lua.reload", nil)
+	if rerr == nil || rerr.Code != 500 || rerr.Message != "Reload Failed" {
+		t.Fatalf("reload of a script failing at load: %v", rerr)
+	}
+	d, _ = rerr.Data.(map[string]any)
+	if e, _ := d["error"].(string); d["file"] != path || d["line"] != 3 || !strings.HasPrefix(e, path+":3: ") || strings.Contains(e, "stack traceback") {
+		t.Fatalf("runtime error data: %#v", rerr.Data)
+	}
+	// A script without the request route is refused too; no line to name.
 	_ = os.WriteFile(path, []byte("function other() end"), 0o644)
-	if _, rerr := h.RPC.Call(context.Background(), "app_lua.reload", nil); rerr == nil {
+	_, rerr = h.RPC.Call(context.Background(), "app_lua.reload", nil)
+	if rerr == nil {
 		t.Fatal("script without ksr_request_route accepted")
+	}
+	if d, _ := rerr.Data.(map[string]any); d["file"] != path || d["error"] != "no function ksr_request_route()" {
+		t.Fatalf("missing route data: %#v", rerr.Data)
+	} else if _, has := d["line"]; has {
+		t.Fatalf("line given without one in the error: %#v", d)
 	}
 	_ = os.WriteFile(path, []byte(`
 counter = (counter or 0) + 1

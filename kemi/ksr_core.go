@@ -349,7 +349,7 @@ func uriExports() []Export {
 		Fn0Bool("force_rport", "Reply to the source IP:port as if the top Via had ;rport.", func(c *Ctx) bool { c.M.ForceRport = true; return true }),
 		Fn0Bool("add_local_rport", "Add ;rport to the Via this server adds.", func(c *Ctx) bool { c.M.AddLocalRport = true; return true }),
 		Fn0Int("forward", "Forward statelessly to $du or the R-URI. 1 ok, -1 error.", func(c *Ctx) int {
-			if err := c.Core.Forward(c.M, ""); err != nil {
+			if err := c.Core.Forward(c.Context(), c.M, ""); err != nil {
 				c.Logger().Info("forward failed", zap.Error(err))
 				return -1
 			}
@@ -360,7 +360,7 @@ func uriExports() []Export {
 				logFail(c, "forward_uri", err)
 				return -1
 			}
-			if err := c.Core.Forward(c.M, s); err != nil {
+			if err := c.Core.Forward(c.Context(), c.M, s); err != nil {
 				c.Logger().Info("forward failed", zap.Error(err))
 				return -1
 			}

@@ -5,6 +5,7 @@
 package kemi
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -292,6 +293,15 @@ type Ctx struct {
 	Engine *Engine
 	State  *State
 	Log    *zap.Logger
+}
+
+// Context is cancelled when the running callback passes lua.timeout_ms, so
+// Go functions that block (DNS, connecting, databases) stop with the script.
+func (c *Ctx) Context() context.Context {
+	if c.State != nil && c.State.runCtx != nil {
+		return c.State.runCtx
+	}
+	return context.Background()
 }
 
 // Logger returns a logger carrying the message's call-id, method and source.

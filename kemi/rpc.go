@@ -19,7 +19,7 @@ func (e *Engine) rpcMethods() []rpc.Method {
 					return nil, rpc.Errorf(500, "Reload Failed: no script with index %d", idx)
 				}
 				if err := e.Reload(); err != nil {
-					return nil, &rpc.Error{Code: 500, Message: "Reload Failed", Data: err.Error()}
+					return nil, &rpc.Error{Code: 500, Message: "Reload Failed", Data: reloadErrorData(err, e.Cfg.Lua.Load)}
 				}
 				v, at, path := e.Version()
 				return map[string]any{"file": path, "version": v, "loaded": at.Format(time.RFC3339)}, nil
@@ -57,4 +57,15 @@ func (e *Engine) rpcMethods() []rpc.Method {
 				return map[string]any{"msize": len(methods), "methods": methods}, nil
 			}},
 	}
+}
+
+// reloadErrorData is the data of a failed app_lua.reload: the Lua error text,
+// the script file and the line when the error names one (omitted otherwise).
+func reloadErrorData(err error, file string) map[string]any {
+	se := scriptError(file, err)
+	d := map[string]any{"error": se.Msg, "file": se.File}
+	if se.Line > 0 {
+		d["line"] = se.Line
+	}
+	return d
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -59,6 +60,13 @@ func run() int {
 
 	if check {
 		return checkOnly(cfg, log)
+	}
+	// A proxy's live heap is small and its garbage rate high: at Go's default
+	// GOGC=100 the collector runs every few MB of traffic and costs more CPU
+	// than the routing itself. 400 trades a few MB of heap for a fifth of the
+	// collections; GOGC and GOMEMLIMIT in the environment still win.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
 	}
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)

@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/luasbc/luasbc/core/msg"
 )
 
 // Listen is one parsed `listen:` entry such as "udp:127.0.0.1:5060".
@@ -179,7 +181,8 @@ func (c *Config) finish() error {
 		c.UserAgentHeader = "User-Agent: luasbc"
 	}
 	for _, h := range []string{c.ServerHeader, c.UserAgentHeader} {
-		if strings.ContainsAny(h, "\r\n\x00") || !strings.Contains(h, ":") {
+		name, _, ok := strings.Cut(h, ":")
+		if strings.ContainsAny(h, "\r\n\x00") || !ok || !msg.IsToken(name) {
 			return fmt.Errorf("server_header/user_agent_header %q must be one header line \"Name: value\"", h)
 		}
 	}
@@ -223,7 +226,10 @@ func (c *Config) finish() error {
 	if c.Core.TCPMaxConnections <= 0 {
 		c.Core.TCPMaxConnections = 2048
 	}
-	if c.Core.MaxMessageSize <= 0 {
+	if c.Core.MaxMessageSize < 0 {
+		return fmt.Errorf("core.max_message_size %d: must be >= 0 (0 = 65535)", c.Core.MaxMessageSize)
+	}
+	if c.Core.MaxMessageSize == 0 {
 		c.Core.MaxMessageSize = 65535
 	}
 	if c.Core.MaxMessageSize > 65535 {
@@ -249,10 +255,10 @@ func (c *Config) Path(p string) string {
 }
 
 // ParseListen parses "proto:ip:port"; IPv6 addresses are written in brackets,
-// "udp:[::1]:5060".
+// "udp:[::1]:5060". Without a port, 5060 is used.
 func ParseListen(raw string) (Listen, error) {
 	proto, rest, ok := strings.Cut(raw, ":")
-	if !ok {
+	if !ok || rest == "" {
 		return Listen{}, fmt.Errorf("listen %q: want proto:ip:port", raw)
 	}
 	proto = strings.ToLower(proto)
@@ -263,16 +269,41 @@ func ParseListen(raw string) (Listen, error) {
 	default:
 		return Listen{}, fmt.Errorf("listen %q: unknown transport %q (udp, tcp)", raw, proto)
 	}
-	ap, err := netip.ParseAddrPort(rest)
-	if err != nil {
-		// Allow a missing port: 5060.
-		a, err2 := netip.ParseAddr(strings.Trim(rest, "[]"))
-		if err2 != nil {
-			return Listen{}, fmt.Errorf("listen %q: %v", raw, err)
+	var host, port string
+	hasPort := false
+	if strings.HasPrefix(rest, "[") {
+		end := strings.IndexByte(rest, ']')
+		if end < 0 {
+			return Listen{}, fmt.Errorf("listen %q: missing ] after the IPv6 address", raw)
 		}
-		ap = netip.AddrPortFrom(a, 5060)
+		host = rest[1:end]
+		switch after := rest[end+1:]; {
+		case after == "":
+		case after[0] == ':':
+			port, hasPort = after[1:], true
+		default:
+			return Listen{}, fmt.Errorf("listen %q: want [ipv6]:port", raw)
+		}
+		if a, err := netip.ParseAddr(host); err != nil || !a.Is6() {
+			return Listen{}, fmt.Errorf("listen %q: %q in brackets is not an IPv6 address", raw, host)
+		}
+	} else {
+		if strings.Count(rest, ":") > 1 {
+			return Listen{}, fmt.Errorf("listen %q: write IPv6 addresses in brackets, e.g. %s:[::1]:5060", raw, proto)
+		}
+		host, port, hasPort = strings.Cut(rest, ":")
 	}
-	return Listen{Proto: proto, Addr: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), Raw: raw}, nil
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return Listen{}, fmt.Errorf("listen %q: %q is not an IP address", raw, host)
+	}
+	p := uint64(5060)
+	if hasPort {
+		if p, err = strconv.ParseUint(port, 10, 16); err != nil {
+			return Listen{}, fmt.Errorf("listen %q: port %q is not a number 0-65535", raw, port)
+		}
+	}
+	return Listen{Proto: proto, Addr: netip.AddrPortFrom(a.Unmap(), uint16(p)), Raw: raw}, nil
 }
 
 // String renders the listen entry canonically.

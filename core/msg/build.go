@@ -82,8 +82,10 @@ func (m *Msg) planLumps(skip func(i int) bool) *lumpPlan {
 }
 
 // writeHeaders copies the received headers, applying lumps; skip filters out
-// headers the caller rewrites itself (e.g. the Via it pops).
-func (m *Msg) writeHeaders(b *Builder, skip func(i int) bool, bodyLen int, rewriteCL bool) {
+// headers the caller rewrites itself (e.g. the Via it pops). With markVia the
+// first Via gets received/rport (RFC 3261 §18.2.1, RFC 3581) as the request
+// goes on.
+func (m *Msg) writeHeaders(b *Builder, skip func(i int) bool, bodyLen int, rewriteCL, markVia bool) {
 	p := m.planLumps(skip)
 	for _, t := range p.insert {
 		b.s(t)
@@ -95,7 +97,10 @@ func (m *Msg) writeHeaders(b *Builder, skip func(i int) bool, bodyLen int, rewri
 		}
 		h := &m.Hdrs[i]
 		if !skip(i) && !p.removed[i] {
-			if h.Type == HContentLength && rewriteCL {
+			if markVia && h.Type == HVia {
+				markVia = false
+				m.writeMarkedVia(b, h)
+			} else if h.Type == HContentLength && rewriteCL {
 				b.s("Content-Length: ")
 				b.s(strconv.Itoa(bodyLen))
 				b.s("\r\n")
@@ -154,7 +159,7 @@ func (m *Msg) BuildRequest(b *Builder, o ForwardOpts) {
 	if o.MaxFwd >= 0 {
 		skip = func(i int) bool { return m.Hdrs[i].Type == HMaxForwards }
 	}
-	m.writeHeaders(b, skip, len(body), rewriteCL)
+	m.writeHeaders(b, skip, len(body), rewriteCL, true)
 	if o.MaxFwd >= 0 {
 		b.s("Max-Forwards: ")
 		b.s(strconv.Itoa(o.MaxFwd))
@@ -189,7 +194,7 @@ func (m *Msg) BuildReplyRelay(b *Builder) bool {
 		b.s("\r\n")
 	}
 	body := m.Body()
-	m.writeHeaders(b, skip, len(body), m.NewBody != nil)
+	m.writeHeaders(b, skip, len(body), m.NewBody != nil, false)
 	b.s("\r\n")
 	if m.NewBody != nil {
 		body = *m.NewBody
@@ -245,14 +250,7 @@ func (m *Msg) BuildReply(b *Builder, o ReplyOpts) {
 		case HVia:
 			if firstVia {
 				firstVia = false
-				vals := SplitComma(h.Value)
-				b.s("Via: ")
-				b.s(m.viaWithReceived(vals[0]))
-				for _, v := range vals[1:] {
-					b.s(", ")
-					b.s(v)
-				}
-				b.s("\r\n")
+				m.writeMarkedVia(b, h)
 				continue
 			}
 			b.s(m.Buf[h.Start:h.End])
@@ -290,6 +288,18 @@ func (m *Msg) BuildReply(b *Builder, o ReplyOpts) {
 	b.s(strconv.Itoa(len(o.Body)))
 	b.s("\r\n\r\n")
 	b.s(o.Body)
+}
+
+// writeMarkedVia writes Via header h with received/rport on its first value.
+func (m *Msg) writeMarkedVia(b *Builder, h *Hdr) {
+	vals := SplitComma(h.Value)
+	b.s("Via: ")
+	b.s(m.viaWithReceived(vals[0]))
+	for _, v := range vals[1:] {
+		b.s(", ")
+		b.s(v)
+	}
+	b.s("\r\n")
 }
 
 // viaWithReceived adds received= (when the sent-by host is not the source IP,

@@ -166,7 +166,7 @@ func IndexHeaders(s string, out []Hdr) (hdrs []Hdr, firstLineEnd, bodyStart int,
 			return hdrs, firstLineEnd, 0, ErrBadHeaderLine
 		}
 		name := strings.TrimRight(line[:colon], " \t")
-		if name == "" || !isToken(name) {
+		if name == "" || !IsToken(name) {
 			return hdrs, firstLineEnd, 0, ErrBadHeaderLine
 		}
 		hdrs = append(hdrs, Hdr{
@@ -180,13 +180,15 @@ func IndexHeaders(s string, out []Hdr) (hdrs []Hdr, firstLineEnd, bodyStart int,
 	}
 }
 
-func isToken(s string) bool {
+// IsToken reports whether s is an RFC 3261 token (alphanum / "-" / "." / "!"
+// / "%" / "*" / "_" / "+" / "`" / "'" / "~"): methods and header names.
+func IsToken(s string) bool {
 	if s == "" {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", c) >= 0 {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("-.!%*_+`'~", c) >= 0) {
 			return false
 		}
 	}
@@ -223,7 +225,7 @@ func CheckHeaderText(txt string) (string, error) {
 		}
 		colon := strings.IndexByte(line, ':')
 		// A leading blank would fold the line into the previous header.
-		if colon <= 0 || line[0] == ' ' || line[0] == '\t' || !isToken(strings.TrimRight(line[:colon], " \t")) {
+		if colon <= 0 || line[0] == ' ' || line[0] == '\t' || !IsToken(strings.TrimRight(line[:colon], " \t")) {
 			return "", errors.New("header line without a valid name: " + quoteShort(line))
 		}
 	}

@@ -103,6 +103,21 @@ type Lump struct {
 	Text string // complete header lines with CRLF
 }
 
+// Branch is one entry of the destination set beyond the R-URI
+// (append_branch, lookup of several contacts): tm sends one copy per entry.
+type Branch struct {
+	URI    string
+	DstURI string
+	Path   string
+	Q      int // q * 1000; -1 when not given
+	Flags  Flags
+	Socket *Socket
+	// Instance and RegID identify a registration flow (RFC 5626).
+	Instance string
+	RegID    int
+	Ruid     string
+}
+
 // Flags are message/script/branch flag words (bits 0..31).
 type Flags uint32
 
@@ -130,6 +145,8 @@ type Msg struct {
 	Flags  Flags // message flags (setflag)
 	SFlags Flags // script flags
 	BFlags Flags // branch flags of branch 0
+	// Branches is the destination set beyond the R-URI; tm consumes it.
+	Branches []Branch
 
 	ForceRport, AddLocalRport        bool
 	ReplyNoConnect, ForwardNoConnect bool
@@ -198,9 +215,19 @@ func Parse(buf []byte, src netip.AddrPort, rcv *Socket, proto Proto) (*Msg, erro
 	if err := m.index(); err != nil {
 		return nil, err
 	}
+	isReq, err := checkFirstLine(m.Buf[:m.FirstEnd-2])
+	if err != nil {
+		return nil, err
+	}
 	sm, err := parser.ParseSIP(buf)
 	if err != nil {
 		return nil, &ParseError{Reason: "parse", Err: err}
+	}
+	// sipgo classifies the first line by its own rules (a one-word reason
+	// starting with "sip" makes a status line look like a request to it,
+	// which today then fails its URI parse): refuse any other reading.
+	if _, ok := sm.(*sip.Request); ok != isReq {
+		return nil, &ParseError{Reason: "first line read ambiguously"}
 	}
 	m.SIP = sm
 	// Both parsers must agree where the body starts; extra bytes after
@@ -226,6 +253,92 @@ func Parse(buf []byte, src netip.AddrPort, rcv *Socket, proto Proto) (*Msg, erro
 		return nil, &ParseError{Reason: "top Via without host"}
 	}
 	return m, nil
+}
+
+// checkFirstLine validates the raw start line (without its CRLF) with RFC 3261
+// §7.1/§7.2 syntax: "Method SP Request-URI SP SIP/2.0" or "SIP/2.0 SP
+// Status-Code SP Reason-Phrase", single spaces, a token method, a Request-URI
+// without white space or control characters, a three-digit status code in
+// 100..699 and a reason phrase without control characters other than HTAB.
+//
+// The version must be "SIP/2.0" exactly, uppercase; a reply with any other is
+// refused. A request with another well-formed version ("SIP/3.0", uppercase
+// "SIP", digits on both sides of one dot) passes, so that sanity_check can
+// answer 505 Version Not Supported as Kamailio and RFC 4475 §3.1.2.16 expect:
+// the core cannot address a reply to a request it refuses for its version.
+func checkFirstLine(line string) (isRequest bool, err error) {
+	if rest, ok := strings.CutPrefix(line, "SIP/2.0 "); ok {
+		if len(rest) < 4 || rest[3] != ' ' {
+			return false, &ParseError{Reason: "status line: status code must be three digits followed by one space"}
+		}
+		for i := 0; i < 3; i++ {
+			if rest[i] < '0' || rest[i] > '9' {
+				return false, &ParseError{Reason: "status line: status code must be three digits followed by one space"}
+			}
+		}
+		if rest[0] < '1' || rest[0] > '6' {
+			return false, &ParseError{Reason: "status line: status code outside 100-699"}
+		}
+		for i := 4; i < len(rest); i++ {
+			if c := rest[i]; c < ' ' && c != '\t' || c == 0x7f {
+				return false, &ParseError{Reason: "status line: control character in reason phrase"}
+			}
+		}
+		return false, nil
+	}
+	// "/" is no token character: this is a status line with another version.
+	if len(line) >= 4 && strings.EqualFold(line[:4], "SIP/") {
+		return false, &ParseError{Reason: "status line: SIP version is not SIP/2.0"}
+	}
+	sp1 := strings.IndexByte(line, ' ')
+	if sp1 < 0 {
+		return true, &ParseError{Reason: "request line: not Method SP Request-URI SP SIP-Version"}
+	}
+	sp2 := strings.LastIndexByte(line, ' ')
+	if sp2 == sp1 {
+		return true, &ParseError{Reason: "request line: not Method SP Request-URI SP SIP-Version"}
+	}
+	method, uri, version := line[:sp1], line[sp1+1:sp2], line[sp2+1:]
+	if strings.HasPrefix(uri, " ") || strings.HasSuffix(uri, " ") || version == "" {
+		return true, &ParseError{Reason: "request line: parts not separated by exactly one SP"}
+	}
+	if method == "" {
+		return true, &ParseError{Reason: "request line: empty method"}
+	}
+	if !IsToken(method) {
+		return true, &ParseError{Reason: "request line: method is not a token"}
+	}
+	if version != "SIP/2.0" && !isOtherSIPVersion(version) {
+		return true, &ParseError{Reason: "request line: SIP version is not SIP/2.0"}
+	}
+	if uri == "" {
+		return true, &ParseError{Reason: "request line: empty Request-URI"}
+	}
+	for i := 0; i < len(uri); i++ {
+		if c := uri[i]; c <= ' ' || c == 0x7f {
+			return true, &ParseError{Reason: "request line: white space or control character in Request-URI"}
+		}
+	}
+	return true, nil
+}
+
+// isOtherSIPVersion reports whether v is "SIP/" 1*DIGIT "." 1*DIGIT.
+func isOtherSIPVersion(v string) bool {
+	rest, ok := strings.CutPrefix(v, "SIP/")
+	if !ok {
+		return false
+	}
+	major, minor, ok := strings.Cut(rest, ".")
+	return ok && isDigits(major) && isDigits(minor)
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func isSIPScheme(s string) bool { return strings.EqualFold(s, "sip") || strings.EqualFold(s, "sips") }

@@ -3,6 +3,7 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -167,19 +168,20 @@ func (s *Server) lookup(n string) (Method, bool) {
 	return m, ok
 }
 
-type request struct {
-	JSONRPC string          `json:"jsonrpc"`
-	Method  string          `json:"method"`
-	Params  json.RawMessage `json:"params"`
-	ID      json.RawMessage `json:"id"`
-}
-
 type response struct {
 	JSONRPC string          `json:"jsonrpc"`
 	Result  any             `json:"result,omitempty"`
 	Error   *Error          `json:"error,omitempty"`
 	ID      json.RawMessage `json:"id"`
 }
+
+// MaxBody is the largest request body the HTTP transport accepts.
+const MaxBody = 1 << 20
+
+// MaxBatch is the largest number of calls in one batch request.
+const MaxBatch = 256
+
+var nullID = json.RawMessage("null")
 
 // Call runs a method in-process.
 func (s *Server) Call(ctx context.Context, name string, p Params) (result any, rerr *Error) {
@@ -210,35 +212,102 @@ func (s *Server) Call(ctx context.Context, name string, p Params) (result any, r
 	return res, nil
 }
 
-// Dispatch answers one JSON-RPC request body.
+// Dispatch answers a JSON-RPC 2.0 body: one request object, or a batch (an
+// array of them) answered with an array of responses. Notifications (requests
+// without an "id" member) get no response: Dispatch returns nil when there is
+// nothing to send back.
 func (s *Server) Dispatch(ctx context.Context, body []byte) []byte {
-	var req request
-	resp := response{JSONRPC: "2.0", ID: json.RawMessage("null")}
-	if err := json.Unmarshal(body, &req); err != nil {
-		resp.Error = &Error{Code: CodeParse, Message: "Parse Error"}
-		return mustJSON(resp)
+	if !json.Valid(body) {
+		return errorResponse(nullID, CodeParse, "Parse Error")
 	}
-	if len(req.ID) > 0 {
-		resp.ID = req.ID
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
+		var batch []json.RawMessage
+		if err := json.Unmarshal(body, &batch); err != nil {
+			return errorResponse(nullID, CodeParse, "Parse Error")
+		}
+		if len(batch) == 0 {
+			return errorResponse(nullID, CodeInvalidRequest, "Invalid Request")
+		}
+		if len(batch) > MaxBatch {
+			return errorResponse(nullID, CodeInvalidRequest, "Invalid Request: more than "+strconv.Itoa(MaxBatch)+" calls in a batch")
+		}
+		var out []json.RawMessage
+		for _, raw := range batch {
+			if r := s.dispatchOne(ctx, raw); r != nil {
+				out = append(out, r)
+			}
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		b, _ := json.Marshal(out) // each element is valid JSON
+		return b
 	}
-	if req.Method == "" {
-		resp.Error = &Error{Code: CodeInvalidRequest, Message: "Invalid Request"}
-		return mustJSON(resp)
+	return s.dispatchOne(ctx, body)
+}
+
+// dispatchOne answers one request object (valid JSON); nil for a notification.
+func (s *Server) dispatchOne(ctx context.Context, raw json.RawMessage) []byte {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+		return errorResponse(nullID, CodeInvalidRequest, "Invalid Request")
+	}
+	id, hasID := obj["id"]
+	if hasID && !validID(id) {
+		return errorResponse(nullID, CodeInvalidRequest, "Invalid Request")
+	}
+	if !hasID {
+		id = nullID
+	}
+	var version, method string
+	if json.Unmarshal(obj["jsonrpc"], &version) != nil || version != "2.0" ||
+		json.Unmarshal(obj["method"], &method) != nil || method == "" {
+		// An invalid request is answered even without an id (JSON-RPC 2.0 §5).
+		return errorResponse(id, CodeInvalidRequest, "Invalid Request")
 	}
 	var params Params
-	if len(req.Params) > 0 && string(req.Params) != "null" {
-		if err := json.Unmarshal(req.Params, &params); err != nil {
+	if p := obj["params"]; len(p) > 0 && string(p) != "null" {
+		if err := json.Unmarshal(p, &params); err != nil {
 			// Named parameters: only the order counts, as in Kamailio.
-			var obj map[string]json.RawMessage
-			if err2 := json.Unmarshal(req.Params, &obj); err2 != nil {
-				resp.Error = &Error{Code: CodeInvalidParams, Message: "Invalid Parameters"}
-				return mustJSON(resp)
+			var named map[string]json.RawMessage
+			if err2 := json.Unmarshal(p, &named); err2 != nil || named == nil {
+				if !hasID {
+					return nil
+				}
+				return errorResponse(id, CodeInvalidParams, "Invalid Parameters")
 			}
-			params = orderedValues(req.Params)
+			params = orderedValues(p)
 		}
 	}
-	resp.Result, resp.Error = s.Call(ctx, req.Method, params)
-	return mustJSON(resp)
+	result, rerr := s.Call(ctx, method, params)
+	if !hasID {
+		return nil // a notification is never answered, not even its errors
+	}
+	resp := response{JSONRPC: "2.0", Result: result, Error: rerr, ID: id}
+	b, err := json.Marshal(resp)
+	if err != nil {
+		s.log.Error("rpc result not encodable", zap.String("method", method), zap.Error(err))
+		return errorResponse(id, CodeInternal, "Internal Error")
+	}
+	return b
+}
+
+// validID reports whether an id is a string, a number or null.
+func validID(id json.RawMessage) bool {
+	var v any
+	if json.Unmarshal(id, &v) != nil {
+		return false
+	}
+	switch v.(type) {
+	case nil, string, float64:
+		return true
+	}
+	return false
+}
+
+func errorResponse(id json.RawMessage, code int, message string) []byte {
+	b, _ := json.Marshal(response{JSONRPC: "2.0", Error: &Error{Code: code, Message: message}, ID: id})
+	return b
 }
 
 func orderedValues(raw json.RawMessage) Params {
@@ -260,14 +329,6 @@ func orderedValues(raw json.RawMessage) Params {
 	return out
 }
 
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		b, _ = json.Marshal(response{JSONRPC: "2.0", Error: &Error{Code: CodeInternal, Message: err.Error()}, ID: json.RawMessage("null")})
-	}
-	return b
-}
-
 // ServeHTTP handles POST /rpc (also / and /jsonrpc) and the extra handlers.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h, ok := s.extra[r.URL.Path]; ok {
@@ -285,13 +346,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "JSON-RPC needs POST", http.StatusMethodNotAllowed)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
 	if err != nil {
 		http.Error(w, "read error", http.StatusBadRequest)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(s.Dispatch(r.Context(), body))
+	if len(body) > MaxBody {
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		_, _ = w.Write(errorResponse(nullID, CodeInvalidRequest, "Invalid Request: body over "+strconv.Itoa(MaxBody)+" bytes"))
+		return
+	}
+	out := s.Dispatch(r.Context(), body)
+	if out == nil {
+		// Only notifications: nothing to answer.
+		w.Header().Del("Content-Type")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	_, _ = w.Write(out)
 }
 
 // ListenHTTP serves on a TCP address.

@@ -38,6 +38,12 @@ type Options struct {
 	MaxConnections int
 	DialTimeout    time.Duration
 	WriteTimeout   time.Duration
+	// OnBad is told about input dropped before it became a message (an
+	// oversized datagram, a stream that cannot be framed), so the core counts
+	// and logs it like a parse failure.
+	OnBad func(src netip.AddrPort, sock *msg.Socket, size int, reason string)
+	// OnClose is told the id of every stream connection that ends.
+	OnClose func(connID uint64)
 }
 
 // SendOpts choose how a message leaves.
@@ -46,6 +52,9 @@ type SendOpts struct {
 	ConnID    uint64      // stream connection to use first
 	NoConnect bool        // streams: only reuse an existing connection
 	Close     bool        // streams: close after writing
+	// Ctx, when set, bounds connection set-up besides DialTimeout (the
+	// deadline of the script callback that sends).
+	Ctx context.Context
 }
 
 // ErrNoConnection is returned when NoConnect forbids opening a connection.
@@ -198,7 +207,11 @@ func (l *Layer) readUDP(u *udpSock) {
 			l.log.Debug("udp read", zap.Error(err))
 			continue
 		}
-		if n == 0 || n > l.opts.MaxMessage {
+		if n == 0 {
+			continue
+		}
+		if n > l.opts.MaxMessage {
+			l.bad(src, u.sock, n, fmt.Sprintf("datagram of %d bytes exceeds max_message_size %d", n, l.opts.MaxMessage))
 			continue
 		}
 		// Keep-alive datagrams (CRLF, or a single NUL from some UAs) carry no message.
@@ -210,6 +223,15 @@ func (l *Layer) readUDP(u *udpSock) {
 		copy(data, buf[:n])
 		l.deliver(Packet{Data: data, Src: netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), Sock: u.sock})
 	}
+}
+
+func (l *Layer) bad(src netip.AddrPort, sock *msg.Socket, size int, reason string) {
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	if l.opts.OnBad != nil {
+		l.opts.OnBad(src, sock, size, reason)
+		return
+	}
+	l.log.Info("input dropped", zap.String("src", src.String()), zap.String("reason", reason))
 }
 
 func isKeepalive(b []byte) bool {
@@ -270,6 +292,9 @@ func (l *Layer) dropConn(tc *tcpConn) {
 	}
 	l.statConns.Set(int64(len(l.conns)))
 	l.mu.Unlock()
+	if l.opts.OnClose != nil {
+		l.opts.OnClose(tc.id)
+	}
 }
 
 func (l *Layer) readTCP(tc *tcpConn) {
@@ -288,7 +313,7 @@ func (l *Layer) readTCP(tc *tcpConn) {
 					_ = l.writeConn(tc, []byte("\r\n"))
 				}
 				if ferr != nil {
-					l.log.Info("closing stream", zap.String("src", tc.remote.String()), zap.String("reason", ferr.Error()))
+					l.bad(tc.remote, tc.sock, len(buf), "stream closed: "+ferr.Error())
 					return
 				}
 				if size == 0 {
@@ -347,25 +372,33 @@ func (l *Layer) PickSocket(proto msg.Proto, dst netip.Addr, from *msg.Socket) *m
 
 // Send writes data to dst over proto.
 func (l *Layer) Send(proto msg.Proto, dst netip.AddrPort, data []byte, o SendOpts) (*msg.Socket, error) {
+	s, _, err := l.SendConn(proto, dst, data, o)
+	return s, err
+}
+
+// SendConn is Send that also returns the stream connection used (0 for
+// UDP), so a caller can notice when that connection ends.
+func (l *Layer) SendConn(proto msg.Proto, dst netip.AddrPort, data []byte, o SendOpts) (*msg.Socket, uint64, error) {
 	if l.closed.Load() {
-		return nil, errors.New("transport closed")
+		return nil, 0, errors.New("transport closed")
 	}
 	var err error
 	var used *msg.Socket
+	var conn uint64
 	switch proto {
 	case msg.UDP:
 		used, err = l.sendUDP(dst, data, o)
 	case msg.TCP:
-		used, err = l.sendTCP(dst, data, o)
+		used, conn, err = l.sendTCP(dst, data, o)
 	default:
 		err = fmt.Errorf("transport %s not supported", proto)
 	}
 	if err != nil {
 		l.statErr.Inc()
-		return used, err
+		return used, conn, err
 	}
 	l.statSent.Inc()
-	return used, nil
+	return used, conn, nil
 }
 
 func (l *Layer) sendUDP(dst netip.AddrPort, data []byte, o SendOpts) (*msg.Socket, error) {
@@ -382,7 +415,7 @@ func (l *Layer) sendUDP(dst netip.AddrPort, data []byte, o SendOpts) (*msg.Socke
 	return nil, errors.New("socket not found")
 }
 
-func (l *Layer) sendTCP(dst netip.AddrPort, data []byte, o SendOpts) (*msg.Socket, error) {
+func (l *Layer) sendTCP(dst netip.AddrPort, data []byte, o SendOpts) (*msg.Socket, uint64, error) {
 	var tc *tcpConn
 	l.mu.Lock()
 	if o.ConnID != 0 {
@@ -394,28 +427,31 @@ func (l *Layer) sendTCP(dst netip.AddrPort, data []byte, o SendOpts) (*msg.Socke
 	l.mu.Unlock()
 	if tc == nil {
 		if o.NoConnect {
-			return nil, ErrNoConnection
+			return nil, 0, ErrNoConnection
 		}
 		var err error
-		tc, err = l.dial(dst, o.From)
+		tc, err = l.dial(o.Ctx, dst, o.From)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	err := l.writeConn(tc, data)
 	if o.Close {
 		l.dropConn(tc)
 	}
-	return tc.sock, err
+	return tc.sock, tc.id, err
 }
 
-func (l *Layer) dial(dst netip.AddrPort, from *msg.Socket) (*tcpConn, error) {
+func (l *Layer) dial(parent context.Context, dst netip.AddrPort, from *msg.Socket) (*tcpConn, error) {
 	s := l.PickSocket(msg.TCP, dst.Addr(), from)
 	d := net.Dialer{Timeout: l.opts.DialTimeout}
 	if s != nil && !s.Addr.Addr().IsUnspecified() {
 		d.LocalAddr = &net.TCPAddr{IP: s.Addr.Addr().AsSlice()}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.opts.DialTimeout)
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(parent, l.opts.DialTimeout)
 	defer cancel()
 	c, err := d.DialContext(ctx, "tcp", dst.String())
 	if err != nil {

@@ -922,12 +922,12 @@ function KSR.kx.ifndef(p1) end
 ---@class KSR.maxfwd
 KSR.maxfwd = {}
 
----1 if Max-Forwards < max, -1 if not, -2 no header, -3 invalid.
+---1 if Max-Forwards < max, -1 if not (or max outside 0-255), -2 no header, -3 invalid header.
 ---@param p1 integer
 ---@return integer
 function KSR.maxfwd.is_maxfwd_lt(p1) end
 
----No header: add one with max (capped by max_limit), 2. Present and > 0: decrement, 1. Zero: -1 (reply 483). Invalid: -2.
+---No header: add one with value max, 2. Present and > 0: decrement (values above max_limit become max_limit), 1. Zero: -1 (reply 483). Invalid header: -2. max outside 0-255: -1.
 ---@param p1 integer
 ---@return integer
 function KSR.maxfwd.process_maxfwd(p1) end
@@ -1148,7 +1148,7 @@ function KSR.sl.send_reply_mode(p1, p2, p3) end
 ---@return integer
 function KSR.sl.sl_forward_reply(p1, p2) end
 
----Reply with the last internal error. -2 if a final reply was already sent.
+---Reply with the last internal error, reason "<text> (<errno>/SL)". -2 if a final reply was already sent.
 ---@return integer
 function KSR.sl.sl_reply_error() end
 

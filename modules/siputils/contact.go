@@ -213,6 +213,9 @@ func decodedParam(uri, pname string) (string, bool, error) {
 		return "", false, nil
 	}
 	d, err := b64dec(v)
+	if err == nil {
+		err = checkURIText(d)
+	}
 	if err != nil {
 		return "", false, errors.New("cannot decode parameter " + pname + ": " + err.Error())
 	}

@@ -248,3 +248,40 @@ end`, kemitest.Options{Modules: mods})
 		}
 	}
 }
+
+func TestContactParamDecodeStructureInjection(t *testing.T) {
+	// "sip:a@b>;expires=0, <sip:evil@203.0.113.66" encoded: decoding it into
+	// the <> of the Contact would add a second contact; it is refused and the
+	// header left as received.
+	contact := "Contact: <sip:x;ksu=c2lwOmFAYj47ZXhwaXJlcz0wLCA8c2lwOmV2aWxAMjAzLjAuMTEzLjY2>"
+	out := forward(t, `
+  local r = KSR.siputils.contact_param_decode("ksu")
+  KSR.hdr.append("X-R: " .. r .. "\r\n")`,
+		kemitest.Request("INVITE", "sip:127.0.0.1:{sport}", contact))
+	if strings.Contains(out, "evil") || !strings.Contains(out, contact+"\r\n") || !strings.Contains(out, "X-R: -1\r\n") {
+		t.Fatalf("forwarded:\n%s", out)
+	}
+	// The same value in the R-URI is refused too.
+	out = forward(t, `
+  local r = KSR.siputils.contact_param_decode_ruri("ksu")
+  KSR.hdr.append("X-R: " .. r .. "\r\n")`,
+		kemitest.Request("INVITE", "sip:203.0.113.1;ksu=c2lwOmFAYj47ZXhwaXJlcz0wLCA8c2lwOmV2aWxAMjAzLjAuMTEzLjY2"))
+	if !strings.HasPrefix(out, "INVITE sip:203.0.113.1;ksu=") || !strings.Contains(out, "X-R: -1\r\n") {
+		t.Fatalf("forwarded:\n%s", out)
+	}
+}
+
+func TestEncodeContactIPv6(t *testing.T) {
+	out := forward(t, `KSR.hdr.append("X-R: " .. KSR.siputils.encode_contact("enc", "198.51.100.7") .. "," ..
+    KSR.siputils.encode_contact("en:c", "198.51.100.7") .. "\r\n")`,
+		kemitest.Request("REGISTER", "sip:127.0.0.1:{sport}", "Contact: <sip:bob@[2001:db8::5]:5070;transport=tcp>"))
+	if !strings.Contains(out, "Contact: <sip:enc*bob**%5B2001%3Adb8%3A%3A5%5D*5070*tcp@198.51.100.7>\r\n") ||
+		!strings.Contains(out, "X-R: 1,-1\r\n") {
+		t.Fatalf("forwarded:\n%s", out)
+	}
+	out = forward(t, `KSR.hdr.append("X-R: " .. KSR.siputils.decode_contact() .. "\r\n")`,
+		kemitest.Request("INVITE", "sip:enc*bob**%5B2001%3Adb8%3A%3A5%5D*5070*tcp@127.0.0.1"))
+	if !strings.HasPrefix(out, "INVITE sip:bob@[2001:db8::5]:5070;transport=tcp SIP/2.0\r\n") || !strings.Contains(out, "X-R: 1\r\n") {
+		t.Fatalf("forwarded:\n%s", out)
+	}
+}

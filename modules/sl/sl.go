@@ -2,6 +2,7 @@
 package sl
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -18,8 +19,8 @@ func init() {
 		Name: "sl",
 		Doc:  "Stateless replies. Locally generated replies carry the reply lumps and the Server header; ACKs to them are absorbed.",
 		Params: []kemi.ParamDef{
-			{Name: "default_code", Default: 500, Doc: "Code of sl_reply_error when no internal error is known."},
-			{Name: "default_reason", Default: "Internal Server Error", Doc: "Reason of sl_reply_error when no internal error is known."},
+			{Name: "default_code", Default: 500, Doc: "Native cfg only: code used when sl_send_reply's code cannot be evaluated.", Ignored: true},
+			{Name: "default_reason", Default: "Internal Server Error", Doc: "Native cfg only: reason used when sl_send_reply's reason cannot be evaluated.", Ignored: true},
 			{Name: "bind_tm", Default: 1, Doc: "Use tm for send_reply when a transaction exists."},
 			{Name: "rich_redirect", Default: 0, Doc: "Extra data in 3xx Contacts: 1 branch flags, 2 path.", Ignored: true},
 			{Name: "event_callback_fl_ack", Default: "", Doc: "Lua function called with \"sl:filtered-ack\" for an absorbed ACK."},
@@ -36,8 +37,6 @@ var Stateful func(c *kemi.Ctx, code int, reason string) (int, bool)
 // SL is the module instance.
 type SL struct {
 	env                   *kemi.Env
-	defCode               int
-	defReason             string
 	bindTM                bool
 	evFilteredACK, evSent string
 	st                    map[string]*stats.Counter
@@ -45,8 +44,7 @@ type SL struct {
 }
 
 func newSL(env *kemi.Env) (kemi.Instance, error) {
-	s := &SL{env: env, defCode: env.Params.Int("default_code"), defReason: env.Params.Str("default_reason"),
-		bindTM: env.Params.Bool("bind_tm"), evFilteredACK: env.Params.Str("event_callback_fl_ack"),
+	s := &SL{env: env, bindTM: env.Params.Bool("bind_tm"), evFilteredACK: env.Params.Str("event_callback_fl_ack"),
 		evSent: env.Params.Str("event_callback_lres_sent"), st: map[string]*stats.Counter{}}
 	for _, k := range []string{"1xx_replies", "200_replies", "202_replies", "2xx_replies", "300_replies", "301_replies",
 		"302_replies", "3xx_replies", "400_replies", "401_replies", "403_replies", "404_replies", "407_replies",
@@ -134,23 +132,65 @@ func (s *SL) Reply(c *kemi.Ctx, code int, reason string, mode int) int {
 	return 1
 }
 
-// ErrorReply maps the last internal error to a reply, as sl_reply_error.
-func (s *SL) ErrorReply(c *kemi.Ctx) (int, string) {
-	switch c.M.ErrCode {
-	case 477:
-		return 477, "Unfortunately error on sending to next hop occurred"
-	case 478:
-		return 478, "Unresolvable destination"
-	case 479:
-		return 479, "Regretfully, we were not able to process the URI"
-	case 400:
-		return 400, "Bad Request"
-	case 487:
-		return 487, "Transaction canceled"
-	case 0:
-		return s.defCode, s.defReason
+// Internal error numbers (Kamailio's E_* values, negated) that m.ErrCode may
+// hold; 0 means none was recorded, which Kamailio reports as E_UNSPEC.
+const (
+	eUnspec          = 1
+	eOutOfMem        = 2
+	eBadTupel        = 9
+	eExec            = 11
+	eTooManyBranches = 12
+	eBadTo           = 13
+	eQInvChar        = 15
+	eQEmpty          = 16
+	eQTooBig         = 17
+	eQDecMissing     = 18
+	eBadReq          = 400
+	eSend            = 477
+	eBadAddress      = 478
+	eBadURI          = 479
+	eCanceled        = 487
+)
+
+// ErrorReply maps the last internal error to the reply sl_reply_error sends,
+// as Kamailio's err2reason_phrase: the reason carries " (<errno>/<sig>)",
+// e.g. "Unresolvable destination (478/SL)".
+func ErrorReply(errno int, sig string) (int, string) {
+	if errno == 0 {
+		errno = eUnspec
 	}
-	return 500, "I'm terribly sorry, server error occurred"
+	code, text := 500, "I'm terribly sorry, server error occurred"
+	switch errno {
+	case eSend:
+		code, text = eSend, "Unfortunately error on sending to next hop occurred"
+	case eBadAddress:
+		code, text = eBadAddress, "Unresolvable destination"
+	case eBadReq:
+		code, text = eBadReq, "Bad Request"
+	case eBadURI:
+		code, text = eBadURI, "Regretfully, we were not able to process the URI"
+	case eBadTupel:
+		code, text = 400, "Transaction tuple incomplete"
+	case eBadTo:
+		code, text = 400, "Bad To"
+	case eExec:
+		text = "Error in external logic"
+	case eTooManyBranches:
+		text = "Forking capacity exceeded"
+	case eQInvChar:
+		code, text = 400, "Invalid character in q parameter"
+	case eQEmpty:
+		code, text = 400, "Empty q parameter"
+	case eQTooBig:
+		code, text = 400, "Q parameter too big"
+	case eQDecMissing:
+		code, text = 400, "Decimal part missing in q"
+	case eCanceled:
+		code, text = eCanceled, "Transaction canceled"
+	case eOutOfMem:
+		text = "Internal processing error"
+	}
+	return code, text + " (" + strconv.Itoa(errno) + "/" + sig + ")"
 }
 
 func (s *SL) stateful(c *kemi.Ctx, code int, reason string) (int, bool) {
@@ -186,24 +226,26 @@ func (s *SL) Exports() []kemi.Export {
 				}
 				return kemi.IntV(s.Reply(c, int(a.I[0]), a.S[1], int(a.I[2])))
 			}),
-		kemi.Fn0Int("sl_reply_error", "Reply with the last internal error. -2 if a final reply was already sent.",
+		kemi.Fn0Int("sl_reply_error", "Reply with the last internal error, reason \"<text> (<errno>/SL)\". -2 if a final reply was already sent.",
 			func(c *kemi.Ctx) int {
 				if c.M.FinalReplied != 0 {
 					return -2
 				}
-				code, reason := s.ErrorReply(c)
-				return s.Reply(c, code, reason+" (sl)", 0)
+				code, reason := ErrorReply(c.M.ErrCode, "SL")
+				return s.Reply(c, code, reason, 0)
 			}),
 		kemi.Fn0Int("send_reply_error", "As sl_reply_error, statefully when a transaction exists.",
 			func(c *kemi.Ctx) int {
 				if c.M.FinalReplied != 0 {
 					return -2
 				}
-				code, reason := s.ErrorReply(c)
+				// tm signs its error replies "TM" (kill_transaction in Kamailio's tm).
+				code, reason := ErrorReply(c.M.ErrCode, "TM")
 				if rc, ok := s.stateful(c, code, reason); ok {
 					return rc
 				}
-				return s.Reply(c, code, reason+" (sl)", 0)
+				code, reason = ErrorReply(c.M.ErrCode, "SL")
+				return s.Reply(c, code, reason, 0)
 			}),
 		kemi.FnStrStrInt("sl_forward_reply", "Reply route: relay the received reply now, optionally with another code of the same class and reason.",
 			func(c *kemi.Ctx, code, reason string) int { return s.forwardReply(c, code, reason) }),
@@ -215,25 +257,24 @@ func (s *SL) forwardReply(c *kemi.Ctx, code, reason string) int {
 	if m.Res == nil {
 		return -1
 	}
+	n := m.Res.StatusCode
 	if code != "" {
-		n := 0
-		for _, ch := range code {
-			if ch < '0' || ch > '9' {
-				return -1
-			}
-			n = n*10 + int(ch-'0')
-		}
-		if n/100 != m.Res.StatusCode/100 || n < 100 || n > 699 {
-			c.Logger().Error("sl_forward_reply: code must stay in the same class", zap.Int("code", n))
+		// As Kamailio: exactly three digits, in the class of the received code.
+		if len(code) != 3 || code[0] != byte('0'+m.Res.StatusCode/100) ||
+			code[1] < '0' || code[1] > '9' || code[2] < '0' || code[2] > '9' {
+			c.Logger().Error("sl_forward_reply: invalid code or class changed", zap.String("code", code))
 			return -1
 		}
-		if reason == "" {
-			reason = m.Res.Reason
-		}
-		if msg.CheckValue(reason) != nil {
-			return -1
-		}
-		first := "SIP/2.0 " + code + " " + reason + "\r\n"
+		n = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
+	}
+	if reason == "" {
+		reason = m.Res.Reason
+	} else if msg.CheckValue(reason) != nil {
+		c.Logger().Error("sl_forward_reply: reason refused", zap.String("reason", reason))
+		return -1
+	}
+	if n != m.Res.StatusCode || reason != m.Res.Reason {
+		first := "SIP/2.0 " + strconv.Itoa(n) + " " + reason + "\r\n"
 		m.Buf = first + m.Buf[m.FirstEnd:]
 		delta := len(first) - m.FirstEnd
 		m.FirstEnd = len(first)

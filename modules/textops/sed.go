@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/luasbc/luasbc/core/regex"
 )
 
 // A substitution expression is sed-like: /re/repl/flags, where the first
@@ -27,17 +29,17 @@ type substExpr struct {
 	global bool
 }
 
-var substCache = newCache[*substExpr](maxCached)
+var substCache = regex.NewCache[*substExpr](maxCached)
 
 func parseSubstCached(expr string) (*substExpr, error) {
-	if x, ok := substCache.get(expr); ok {
+	if x, ok := substCache.Get(expr); ok {
 		return x, nil
 	}
 	x, err := parseSubst(expr)
 	if err != nil {
 		return nil, err
 	}
-	substCache.put(expr, x)
+	substCache.Put(expr, x)
 	return x, nil
 }
 
@@ -45,7 +47,7 @@ func parseSubst(expr string) (*substExpr, error) {
 	if len(expr) < 3 {
 		return nil, errors.New("substitution expression too short")
 	}
-	if len(expr) > maxPattern {
+	if len(expr) > regex.MaxPattern {
 		return nil, errPatternTooLong
 	}
 	sep := expr[0]

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -147,6 +148,10 @@ func TestFlood(t *testing.T) {
 	if shedNoRA.Load() > 0 {
 		t.Errorf("%d of %d 503 replies lack \"Retry-After: %s\"", shedNoRA.Load(), shed503.Load(), retryAfter)
 	}
+	// 256 slots and two workers against ~100k messages/s: the queue fills.
+	if shed503.Load() == 0 {
+		t.Errorf("no 503 at all: the queue never shed load")
+	}
 	if shed503.Load() > 0 && st["core:shed_requests"] == 0 {
 		t.Errorf("503 seen but core:shed_requests is 0")
 	}
@@ -189,4 +194,52 @@ func num(t *testing.T, m map[string]any, key string) int {
 		t.Fatalf("core.info has no number %q: %v", key, m)
 	}
 	return int(f)
+}
+
+// TestShedRetransmissions fills a queue of two behind one busy worker: the
+// next new request gets one 503 + Retry-After, and retransmissions — of a
+// queued request and of the one answered 503 — get nothing, so no caller
+// sees a 503 for a request that is answered normally later.
+func TestShedRetransmissions(t *testing.T) {
+	s := StartServer(t, Opts{Script: "slow.lua", Replace: map[string]string{"SLOW_LOOPS": "8000000"},
+		LuaWorkers: 1, TimeoutMS: 20000, Core: []string{"queue_size: 2", "retry_after: 9"}})
+	c := NewUDP(t)
+	mk := func(user string) Req {
+		return NewReq(strings.Replace(optionsTmpl, "OPTIONS sip:{srv}", "OPTIONS sip:"+user+"@{srv}", 1), c.Addr, s.Addr, "UDP")
+	}
+	a, b, q, d := mk("slow"), mk("b"), mk("c"), mk("d")
+	c.Send(s.Addr, []byte(a.Text))
+	time.Sleep(300 * time.Millisecond) // the worker takes A and loops
+	for _, r := range []Req{b, q, d, q, d} {
+		c.Send(s.Addr, []byte(r.Text))
+	}
+	got := map[string][]int{}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) && len(got[a.CallID])+len(got[b.CallID])+len(got[q.CallID]) < 3 {
+		m, err := c.Recv(time.Until(deadline))
+		if err != nil {
+			break
+		}
+		got[m.Get("call-id")] = append(got[m.Get("call-id")], m.Code)
+		if m.Code == 503 && m.Get("retry-after") != "9" {
+			t.Errorf("503 without Retry-After: 9: %q", m.Get("retry-after"))
+		}
+	}
+	c.ExpectNothing(t, 700*time.Millisecond, "after the queue drained")
+	for _, w := range []struct {
+		name string
+		r    Req
+		want []int
+	}{{"A (slow)", a, []int{200}}, {"B", b, []int{200}}, {"C (queued, retransmitted)", q, []int{200}},
+		{"D (shed, retransmitted)", d, []int{503}}} {
+		if fmt.Sprint(got[w.r.CallID]) != fmt.Sprint(w.want) {
+			t.Errorf("%s: replies %v, want %v", w.name, got[w.r.CallID], w.want)
+		}
+	}
+	if n := s.Stat("core:shed_requests"); n != 1 {
+		t.Errorf("core:shed_requests = %d, want 1", n)
+	}
+	if n := s.Stat("core:shed_drops"); n != 2 {
+		t.Errorf("core:shed_drops = %d, want 2 (the two retransmissions)", n)
+	}
 }
