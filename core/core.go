@@ -60,6 +60,9 @@ type Core struct {
 	// for edits that depend on it (rr's Record-Route with the socket's
 	// address); they run for stateless forwards and for every tm branch.
 	OutHooks []func(m *msg.Msg, out *msg.Socket) []msg.Lump
+	// RequestDone run after the request route returned (tmx forgets the
+	// request it tracked for t_precheck_trans).
+	RequestDone []func(m *msg.Msg)
 	// ConnClosed are told when a stream connection ends (tm fails the
 	// branches waiting on it).
 	ConnClosed []func(connID uint64)
@@ -221,6 +224,10 @@ func (c *Core) worker() {
 	}
 }
 
+// HandlePacket parses and routes one packet on the calling goroutine, as a
+// worker does (benchmarks and tests).
+func (c *Core) HandlePacket(p transport.Packet) { c.handle(p) }
+
 // handle parses and routes one packet; a panic in a handler is logged, never fatal.
 func (c *Core) handle(p transport.Packet) {
 	defer func() {
@@ -245,6 +252,9 @@ func (c *Core) handle(p transport.Packet) {
 		}
 		m.RouteType = msg.RouteRequest
 		c.Router.Request(m)
+		for _, f := range c.RequestDone {
+			f(m)
+		}
 		return
 	}
 	c.st.rcvRpl.Inc()

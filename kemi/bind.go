@@ -63,7 +63,7 @@ func (e *Engine) wrap(st *State, x *Export) lua.LGFunction {
 		}
 		v := x.Fn(c, &a)
 		if v.K == KNone && v.S == exitSentinel {
-			L.Error(lua.LString(exitSentinel), 0)
+			raiseExit(L)
 			return 0
 		}
 		switch x.Ret {
@@ -82,6 +82,18 @@ func (e *Engine) wrap(st *State, x *Export) lua.LGFunction {
 		}
 		return 1
 	}
+}
+
+// raiseExit unwinds the script as app_lua's exit does (a Lua error carrying
+// the sentinel), without the traceback and message formatting gopher-lua
+// spends on an error: exit runs on most messages, errors do not. L.Error with
+// a non-string value still closes the open upvalues; the PCall that catches
+// the panic puts its own Panic handler back.
+func raiseExit(L *lua.LState) {
+	L.Panic = func(*lua.LState) {
+		panic(&lua.ApiError{Type: lua.ApiErrorRun, Object: lua.LString(exitSentinel), StackTrace: "(KSR.x.exit)"})
+	}
+	L.Error(lua.LNil, 0)
 }
 
 func luaToString(lv lua.LValue) string {

@@ -590,6 +590,21 @@ function KSR.x.probe() end
 ---@class KSR.corex
 KSR.corex = {}
 
+---Add the current R-URI (with $du, branch flags, send socket) to the destination set. 1 ok, -1 error.
+---@return integer
+function KSR.corex.append_branch() end
+
+---Add the URI as a new branch of the destination set. 1 ok, -1 error.
+---@param p1 string
+---@return integer
+function KSR.corex.append_branch_uri(p1) end
+
+---Add the URI with q value ("0.5") as a new branch. 1 ok, -1 error.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.corex.append_branch_uri_q(p1, p2) end
+
 ---1 if the R-URI (current) has a user part; -1 if not or for replies.
 ---@return integer
 function KSR.corex.has_ruri_user() end
@@ -931,6 +946,71 @@ function KSR.maxfwd.is_maxfwd_lt(p1) end
 ---@param p1 integer
 ---@return integer
 function KSR.maxfwd.process_maxfwd(p1) end
+
+---Record-Route insertion and Route processing (loose and strict routing, RFC 3261 §16.4, §16.6, §16.12).
+---@class KSR.rr
+KSR.rr = {}
+
+---Append ";name=value" to the Record-Route URI(s) of this request, before or after record_route/record_route_advertised_address (not to presets). 1 ok, -1 bad text or more than 512 bytes pending.
+---@param p1 string
+---@return integer
+function KSR.rr.add_rr_param(p1) end
+
+---After loose_route: 1 if the parameters of our Route URI (";lr;ftag=..;...") match the regular expression (POSIX ERE, case-insensitive), else -1.
+---@param p1 string
+---@return integer
+function KSR.rr.check_route_param(p1) end
+
+---After loose_route: "downstream" (caller to callee: our Route's ftag equals the From tag, or there is no ftag) or "upstream". 1 the request goes that way, -1 not, -6 unknown direction or append_fromtag=0.
+---@param p1 string
+---@return integer
+function KSR.rr.is_direction(p1) end
+
+---Process the Route set (RFC 3261 §16.4, §16.12): remove our Route entries (both of a double record-route, forcing the send socket the second names), set $du to the next loose router or rewrite the R-URI for a strict one; restore the R-URI after a strict previous hop. 1 routed by the Route set (also when only our Route was there in a dialog), -1 no Route header or error, -3 initial request whose preloaded Route set held only us (removed).
+---@return integer
+function KSR.rr.loose_route() end
+
+---As loose_route with mode bits: 1 = loose routing only (no strict-router R-URI==myself test), 2 = skip outbound flow tokens.
+---@param p1 integer
+---@return integer
+function KSR.rr.loose_route_mode(p1) end
+
+---Run loose_route (mode 0): 1 only when it returned -3 (initial request with a preloaded Route set that held only us), else -1.
+---@return integer
+function KSR.rr.loose_route_preloaded() end
+
+---1 if loose_route removed our Route entries and another Route entry gives the next hop, else -1.
+---@return integer
+function KSR.rr.next_hop_route() end
+
+---Add Record-Route for this request: one header with the address of the socket the request leaves on, or two (each with ;r2=on, outgoing side first) when it leaves on another transport, address or port than it came in on (enable_double_rr). The header text is written when the request is sent, before any received Record-Route. 1 ok, -1 already record-routed (or not a request).
+---@return integer
+function KSR.rr.record_route() end
+
+---As record_route with the given "host[:port]" instead of the socket address; two headers (with ;transport=) when the transport changes. 1 ok, -1 already record-routed or bad text.
+---@param p1 string
+---@return integer
+function KSR.rr.record_route_advertised_address(p1) end
+
+---As record_route, with the string (";name=value...") appended to the Record-Route URI parameters. 1 ok, -1 already record-routed or bad parameter text.
+---@param p1 string
+---@return integer
+function KSR.rr.record_route_params(p1) end
+
+---Add Record-Route <sip:addr1;ftag=..;lr> (addr "host[:port][;params]" without scheme); when addr2 is not empty a second one with addr2 follows (add ";r2=on" to both yourself). 1 ok, -1 already record-routed, addr2 given with enable_double_rr=0, or bad text.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.rr.record_route_preset(p1, p2) end
+
+---As record_route_preset with a single address. 1 ok, -1 already record-routed or bad text.
+---@param p1 string
+---@return integer
+function KSR.rr.record_route_preset_one(p1) end
+
+---Undo the Record-Route added for this request by record_route & co. (a second record_route call still returns -1, as in Kamailio). 1.
+---@return integer
+function KSR.rr.remove_record_route() end
 
 ---Syntax and RFC 3261 conformance checks of received messages; a failed check is answered with a precise error reply.
 ---@class KSR.sanity
@@ -1509,6 +1589,372 @@ function KSR.textops.subst_user(p1) end
 ---@param p3 string
 ---@return integer
 function KSR.textops.subst_v(p1, p2, p3) end
+
+---Transaction-stateful forwarding: forking, failover, CANCEL, retransmissions and timers (RFC 3261 §16-17).
+---@class KSR.tm
+KSR.tm = {}
+
+---t_load_contacts; mode 1 orders contacts randomly, weighted by q, one per step.
+---@param p1 integer
+---@return integer
+function KSR.tm.ki_t_load_contacts_mode(p1) end
+
+---1 if any branch received a reply.
+---@return integer
+function KSR.tm.t_any_replied() end
+
+---1 if any branch timed out.
+---@return integer
+function KSR.tm.t_any_timeout() end
+
+---Failure route: 1 if the failed branch received a reply.
+---@return integer
+function KSR.tm.t_branch_replied() end
+
+---Failure route: 1 if the failed branch timed out.
+---@return integer
+function KSR.tm.t_branch_timeout() end
+
+---Regular expression against the status: reply route the reply's, failure route the winning one, request route the last sent. 1 match, -1 not.
+---@param p1 string
+---@return integer
+function KSR.tm.t_check_status(p1) end
+
+---Request route: retransmission → last reply resent, 0; ACK to a negative reply → absorbed, 0; CANCEL or ACK with its INVITE transaction → 1; otherwise -1. Other routes: 1.
+---@return integer
+function KSR.tm.t_check_trans() end
+
+---Transactions are removed on time by their timers. 1.
+---@return integer
+function KSR.tm.t_clean() end
+
+---Failure route: forget the replies received so far ("a" all, "l" last step, "n" none) for the next choice. 1.
+---@param p1 string
+---@return integer
+function KSR.tm.t_drop_replies(p1) end
+
+---t_drop_replies("a").
+---@return integer
+function KSR.tm.t_drop_replies_all() end
+
+---1 if the message has a transaction, -1 otherwise.
+---@return integer
+function KSR.tm.t_exists() end
+
+---The current branch index (branch, reply and failure routes), -1 elsewhere.
+---@return integer
+function KSR.tm.t_get_branch_index() end
+
+---The transaction's most relevant status code, -1 if none.
+---@return integer
+function KSR.tm.t_get_status_code() end
+
+---1 if some branch's final reply has this code.
+---@param p1 integer
+---@return integer
+function KSR.tm.t_grep_status(p1) end
+
+---1 if the transaction was cancelled, -1 otherwise.
+---@return integer
+function KSR.tm.t_is_canceled() end
+
+---1 if the transaction outlived its maximum lifetime.
+---@return integer
+function KSR.tm.t_is_expired() end
+
+---Asynchronous replies are not used here: -1.
+---@return integer
+function KSR.tm.t_is_retr_async_reply() end
+
+---"branch_route", "failure_route" or "onreply_route": 1 when set, -1 not.
+---@param p1 string
+---@return integer
+function KSR.tm.t_is_set(p1) end
+
+---Move the R-URI and appended branches into the contact list, by q (equal q = parallel). 1 ok or nothing to do, -1 error.
+---@return integer
+function KSR.tm.t_load_contacts() end
+
+---CANCEL: 1 if its INVITE transaction exists, -1 otherwise.
+---@return integer
+function KSR.tm.t_lookup_cancel() end
+
+---t_lookup_cancel; flags 1 copies the INVITE's message flags to the CANCEL.
+---@param p1 integer
+---@return integer
+function KSR.tm.t_lookup_cancel_flags(p1) end
+
+---1 if a transaction exists for this request, -1 otherwise.
+---@return integer
+function KSR.tm.t_lookup_request() end
+
+---Create the transaction without forwarding: 1 created, 0 retransmission handled, -10 exists already.
+---@return integer
+function KSR.tm.t_newtran() end
+
+---Next flow of the same instance (RFC 5626 outbound); no flows are kept here: -2.
+---@return integer
+function KSR.tm.t_next_contact_flow() end
+
+---Take the next group of the contact list into the R-URI and branches. 1 ok, -2 list empty, -1 error.
+---@return integer
+function KSR.tm.t_next_contacts() end
+
+---Lua function to run for every branch before it is sent (branch route); drop there skips the branch. 1.
+---@param p1 string
+---@return integer
+function KSR.tm.t_on_branch(p1) end
+
+---Lua function to run for every negative reply of a branch, with "tm:branch-failure". 1.
+---@param p1 string
+---@return integer
+function KSR.tm.t_on_branch_failure(p1) end
+
+---Lua function to run when the transaction ends with a negative reply or timeout (failure route); "" resets. 1.
+---@param p1 string
+---@return integer
+function KSR.tm.t_on_failure(p1) end
+
+---Lua function to run for every reply of the transaction (onreply route). 1.
+---@param p1 string
+---@return integer
+function KSR.tm.t_on_reply(p1) end
+
+---Forward statefully to $du or the R-URI (and every appended branch); creates the transaction. CANCEL goes to the INVITE's branches, an ACK for a 2xx is forwarded statelessly. >0 ok, 0 retransmission absorbed, <0 error (a negative reply was already sent unless disabled).
+---@return integer
+function KSR.tm.t_relay() end
+
+---t_relay with flags: 1 no automatic 100, 2 no automatic negative reply on error, 4 no DNS failover.
+---@param p1 integer
+---@return integer
+function KSR.tm.t_relay_to_flags(p1) end
+
+---t_relay forcing the transport ("udp", "tcp", "tls").
+---@param p1 string
+---@return integer
+function KSR.tm.t_relay_to_proto(p1) end
+
+---t_relay to host:port over the given transport.
+---@param p1 string
+---@param p2 string
+---@param p3 integer
+---@return integer
+function KSR.tm.t_relay_to_proto_addr(p1, p2, p3) end
+
+---t_relay to "[proto:]host[:port]" instead of $du/R-URI.
+---@param p1 string
+---@return integer
+function KSR.tm.t_relay_to_proxy(p1) end
+
+---t_relay_to_proxy with t_relay_to_flags' flags.
+---@param p1 string
+---@param p2 integer
+---@return integer
+function KSR.tm.t_relay_to_proxy_flags(p1, p2) end
+
+---Remove the transaction now. 1 ok, -1 none.
+---@return integer
+function KSR.tm.t_release() end
+
+---Send a copy of the request to the URI (statelessly here); replies to it are not relayed. 1 ok, -1 error.
+---@param p1 string
+---@return integer
+function KSR.tm.t_replicate(p1) end
+
+---Reply statefully (needs a transaction); a 3xx lists the new R-URI as Contact. 1 ok, -1 error.
+---@param p1 integer
+---@param p2 string
+---@return integer
+function KSR.tm.t_reply(p1, p2) end
+
+---t_reply with the last internal error, reason "<text> (<errno>/TM)".
+---@return integer
+function KSR.tm.t_reply_error() end
+
+---fr timers back to the module values. 1.
+---@return integer
+function KSR.tm.t_reset_fr() end
+
+---Lifetimes back to the module values. 1.
+---@return integer
+function KSR.tm.t_reset_max_lifetime() end
+
+---T1/T2 back to the module values. 1.
+---@return integer
+function KSR.tm.t_reset_retr() end
+
+---Resend the last reply of the transaction. 1 ok, -1 none.
+---@return integer
+function KSR.tm.t_retransmit_reply() end
+
+---Header edits are always kept for the failure route here. 1.
+---@return integer
+function KSR.tm.t_save_lumps() end
+
+---Create the transaction if needed, then t_reply.
+---@param p1 integer
+---@param p2 string
+---@return integer
+function KSR.tm.t_send_reply(p1, p2) end
+
+---0 disables the automatic 100 Trying for this INVITE, 1 enables it.
+---@param p1 integer
+---@return integer
+function KSR.tm.t_set_auto_inv_100(p1) end
+
+---1: a 6xx does not cancel the other branches.
+---@param p1 integer
+---@return integer
+function KSR.tm.t_set_disable_6xx(p1) end
+
+---1: no DNS failover for this transaction.
+---@param p1 integer
+---@return integer
+function KSR.tm.t_set_disable_failover(p1) end
+
+---1: t_relay sends no negative reply of its own when it fails.
+---@param p1 integer
+---@return integer
+function KSR.tm.t_set_disable_internal_reply(p1) end
+
+---Per-transaction fr_inv_timer and fr_timer in milliseconds; 0 keeps a value. 1.
+---@param p1 integer
+---@param p2 integer
+---@return integer
+function KSR.tm.t_set_fr(p1, p2) end
+
+---Per-transaction fr_inv_timer in milliseconds. 1.
+---@param p1 integer
+---@return integer
+function KSR.tm.t_set_fr_inv(p1) end
+
+---Per-transaction maximum lifetime (INVITE, non-INVITE) in milliseconds. 1.
+---@param p1 integer
+---@param p2 integer
+---@return integer
+function KSR.tm.t_set_max_lifetime(p1, p2) end
+
+---1: no automatic ACK for local transactions (tm makes none here).
+---@param p1 integer
+---@return integer
+function KSR.tm.t_set_no_auto_ack(p1) end
+
+---1: do not copy the CANCEL's Reason into the CANCELs sent on.
+---@param p1 integer
+---@return integer
+function KSR.tm.t_set_no_e2e_cancel_reason(p1) end
+
+---Per-transaction T1 and T2 in milliseconds. 1.
+---@param p1 integer
+---@param p2 integer
+---@return integer
+function KSR.tm.t_set_retr(p1, p2) end
+
+---Send a new request from the server (method, ruri, nexthop, socket, headers, body). 1 sent, -1 error.
+---@param p1 string
+---@param p2 string
+---@param p3 string
+---@param p4 string
+---@param p5 string
+---@param p6 string
+---@return integer
+function KSR.tm.t_uac_send(p1, p2, p3, p4, p5, p6) end
+
+---CANCEL/ACK are always built from the branch request here. 1.
+---@return integer
+function KSR.tm.t_use_uac_headers() end
+
+---tm extensions: route-type tests, t_precheck_trans, transactions by Call-ID, $T_* pseudo-variables. Needs tm.
+---@class KSR.tmx
+KSR.tmx = {}
+
+---Cancel the pending branches: "all", "others" than the current, or "this". 1 ok, -1 error.
+---@param p1 string
+---@return integer
+function KSR.tmx.t_cancel_branches(p1) end
+
+---Cancel the INVITE transaction with this Call-ID and CSeq (flag unused). 1 ok, -1 not found.
+---@param p1 string
+---@param p2 string
+---@param p3 integer
+---@return integer
+function KSR.tmx.t_cancel_callid(p1, p2, p3) end
+
+---t_cancel_callid, then reply rcode to the caller. 1 ok, -1 not found.
+---@param p1 string
+---@param p2 string
+---@param p3 integer
+---@param p4 integer
+---@return integer
+function KSR.tmx.t_cancel_callid_reason(p1, p2, p3, p4) end
+
+---Asynchronous resumption is not supported: -1.
+---@param p1 integer
+---@param p2 integer
+---@param p3 string
+---@return integer
+function KSR.tmx.t_continue(p1, p2, p3) end
+
+---Remove the transaction without a reply. 1 ok, -1 none.
+---@return integer
+function KSR.tmx.t_drop() end
+
+---Reply rcode, then remove the transaction. 1 ok, -1 none.
+---@param p1 integer
+---@return integer
+function KSR.tmx.t_drop_rcode(p1) end
+
+---Copy the message flags into the transaction. 1 ok, -1 none.
+---@return integer
+function KSR.tmx.t_flush_flags() end
+
+---Extended flags live on the message here; nothing to copy. 1.
+---@return integer
+function KSR.tmx.t_flush_xflags() end
+
+---1 in a branch route.
+---@return integer
+function KSR.tmx.t_is_branch_route() end
+
+---1 in a failure route.
+---@return integer
+function KSR.tmx.t_is_failure_route() end
+
+---1 in a reply route (core or tm onreply).
+---@return integer
+function KSR.tmx.t_is_reply_route() end
+
+---1 in the request route.
+---@return integer
+function KSR.tmx.t_is_request_route() end
+
+---1 if the same request (not ACK/CANCEL) is being routed by another worker right now, -1 otherwise.
+---@return integer
+function KSR.tmx.t_precheck_trans() end
+
+---Reply through the transaction with this Call-ID and CSeq. 1 ok, -1 not found.
+---@param p1 string
+---@param p2 string
+---@param p3 integer
+---@param p4 string
+---@return integer
+function KSR.tmx.t_reply_callid(p1, p2, p3, p4) end
+
+---Not supported: -1.
+---@return integer
+function KSR.tmx.t_reuse_branch() end
+
+---Asynchronous suspension is not supported: -1.
+---@return integer
+function KSR.tmx.t_suspend() end
+
+---Not supported (no local INVITE transactions): -1.
+---@param p1 string
+---@param p2 string
+---@param p3 string
+---@param p4 string
+---@return integer
+function KSR.tmx.t_uac_ack_local(p1, p2, p3, p4) end
 
 ---Formatted logging: $pv references in the text are replaced with their values before the line is written.
 ---@class KSR.xlog

@@ -5,9 +5,12 @@ import (
 	_ "github.com/luasbc/luasbc/modules/corex"
 	_ "github.com/luasbc/luasbc/modules/kx"
 	_ "github.com/luasbc/luasbc/modules/maxfwd"
+	_ "github.com/luasbc/luasbc/modules/rr"
 	_ "github.com/luasbc/luasbc/modules/sanity"
 	_ "github.com/luasbc/luasbc/modules/siputils"
 	_ "github.com/luasbc/luasbc/modules/sl"
 	_ "github.com/luasbc/luasbc/modules/textops"
+	_ "github.com/luasbc/luasbc/modules/tm"
+	_ "github.com/luasbc/luasbc/modules/tmx"
 	_ "github.com/luasbc/luasbc/modules/xlog"
 )

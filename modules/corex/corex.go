@@ -58,7 +58,7 @@ func rc(ok bool) int {
 
 // Exports implements kemi.Instance.
 func (corex) Exports() []kemi.Export {
-	return []kemi.Export{
+	return append(branchExports(),
 		kemi.Fn0Int("has_ruri_user", "1 if the R-URI (current) has a user part; -1 if not or for replies.", func(c *kemi.Ctx) int {
 			u := c.M.RURI()
 			return rc(c.M.Req != nil && u != nil && u.User != "")
@@ -96,5 +96,5 @@ func (corex) Exports() []kemi.Export {
 			return -1
 		}),
 		kemi.FnStrInt("is_socket_name", "1 if a socket has that name: sockets have no names in luasbc, so -1.", func(*kemi.Ctx, string) int { return -1 }),
-	}
+	)
 }
