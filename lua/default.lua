@@ -1,7 +1,7 @@
 -- luasbc default routing script: an edge proxy on the embedded defaults.
 -- It is a Kamailio app_lua (KEMI) script: the same file runs on Kamailio.
--- Later modules (tm, rr, auth, registrar, dispatcher...) extend it; until a
--- module is enabled in the config its block is skipped (KSR.<module> is nil).
+-- Blocks of modules that are not enabled in the config are skipped
+-- (KSR.<module> is nil), so the script runs with any module set.
 
 -- Thresholds and lists, in one place.
 local MAX_FORWARDS = 10
@@ -18,13 +18,83 @@ FLB_NATSIPPING = 7
 function ksr_request_route()
 	ksr_route_reqinit()
 
-	-- Stateless edge: answer what is addressed to this server, refuse relaying.
-	if KSR.is_myself_ruri() then
-		KSR.sl.sl_send_reply(404, "Not Found")
+	if not KSR.tm then
+		-- Stateless edge: answer what is addressed to this server.
+		ksr_route_stateless()
 		return 1
 	end
-	KSR.sl.sl_send_reply(403, "Not relaying")
+
+	-- CANCEL processing: relayed to the INVITE's branches, or 481.
+	if KSR.is_CANCEL() then
+		if KSR.tm.t_check_trans() > 0 then
+			ksr_route_relay()
+		else
+			KSR.sl.sl_send_reply(481, "Call/Transaction Does Not Exist")
+		end
+		return 1
+	end
+
+	-- Retransmissions are answered from their transaction.
+	if not KSR.is_ACK() then
+		if KSR.tmx and KSR.tmx.t_precheck_trans() > 0 then
+			-- the original is still being routed by another worker
+			KSR.tm.t_check_trans()
+			return 1
+		end
+		if KSR.tm.t_check_trans() == 0 then
+			return 1
+		end
+	end
+
+	-- Requests within a dialog follow its route set.
+	ksr_route_withindlg()
+
+	-- Only initial requests (no To tag) from here on.
+
+	-- Record-routing for dialog-creating requests.
+	if KSR.rr and (KSR.is_INVITE() or KSR.is_SUBSCRIBE()) then
+		KSR.rr.remove_record_route()
+		KSR.rr.record_route()
+	end
+
+	-- Account only INVITEs.
+	if KSR.is_INVITE() then
+		KSR.setflag(FLT_ACC)
+	end
+
+	-- Without a location service or gateways there is nowhere to send
+	-- initial requests: a domain of ours has no such user, and this is no
+	-- open relay for the others. The registrar and dispatcher modules add
+	-- their blocks here.
+	if KSR.is_myself_ruri() then
+		KSR.sl.sl_send_reply(404, "Not Found")
+	else
+		KSR.sl.sl_send_reply(403, "Not relaying")
+	end
 	return 1
+end
+
+-- Stateful relay with failure handling.
+function ksr_route_relay()
+	if KSR.is_method_in("IBSU") then
+		if KSR.tm.t_is_set("branch_route") < 0 then
+			KSR.tm.t_on_branch("ksr_branch_manage")
+		end
+	end
+	if KSR.is_method_in("ISU") then
+		if KSR.tm.t_is_set("onreply_route") < 0 then
+			KSR.tm.t_on_reply("ksr_onreply_manage")
+		end
+	end
+	if KSR.is_INVITE() then
+		if KSR.tm.t_is_set("failure_route") < 0 then
+			KSR.tm.t_on_failure("ksr_failure_manage")
+		end
+	end
+	if KSR.tm.t_relay() < 0 then
+		KSR.sl.sl_reply_error()
+	end
+	KSR.x.exit()
 end
 
 -- Per-request initial checks.
@@ -73,6 +143,70 @@ function ksr_route_reqinit()
 		KSR.err("malformed SIP message from " .. KSR.kx.get_srcip() .. ":" .. KSR.kx.get_srcport() .. "\n")
 		KSR.x.exit()
 	end
+end
+
+-- Without tm: nothing is relayed.
+function ksr_route_stateless()
+	if KSR.is_ACK() then
+		return
+	end
+	if KSR.is_myself_ruri() then
+		KSR.sl.sl_send_reply(404, "Not Found")
+	else
+		KSR.sl.sl_send_reply(403, "Not relaying")
+	end
+end
+
+-- Handle requests within SIP dialogs.
+function ksr_route_withindlg()
+	if KSR.siputils.has_totag() < 0 then
+		return
+	end
+	if KSR.rr and KSR.rr.loose_route() > 0 then
+		if KSR.is_BYE() then
+			KSR.setflag(FLT_ACC) -- do accounting ...
+			KSR.setflag(FLT_ACCFAILED) -- ... even if the transaction fails
+		elseif KSR.is_ACK() then
+			-- ACK is forwarded statelessly
+		elseif KSR.is_NOTIFY() then
+			-- Add Record-Route for in-dialog NOTIFY as per RFC 6665.
+			KSR.rr.record_route()
+		end
+		ksr_route_relay()
+		KSR.x.exit()
+	end
+	if KSR.is_ACK() then
+		if KSR.tm.t_check_trans() > 0 then
+			-- no loose-route, but stateful ACK; must be an ACK after a 487
+			-- or e.g. 404 from upstream server
+			ksr_route_relay()
+		end
+		-- ACK without matching transaction: discarded
+		KSR.x.exit()
+	end
+	KSR.sl.sl_send_reply(404, "Not here")
+	KSR.x.exit()
+end
+
+-- Manage outgoing branches.
+function ksr_branch_manage()
+	KSR.dbg("new branch [" .. KSR.pv.get("$T_branch_idx") .. "] to " .. KSR.kx.get_ruri() .. "\n")
+end
+
+-- Manage incoming replies of transactions.
+function ksr_onreply_manage()
+	local scode = KSR.kx.get_status()
+	if scode > 100 and scode <= 299 then
+		KSR.dbg("incoming reply " .. scode .. "\n")
+	end
+end
+
+-- Manage failure routing cases.
+function ksr_failure_manage()
+	if KSR.tm.t_is_canceled() > 0 then
+		return 1
+	end
+	return 1
 end
 
 -- Replies: drop malformed ones before they are relayed.

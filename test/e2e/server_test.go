@@ -102,7 +102,7 @@ func portFree(p int) bool {
 
 // defaultModules is the module set of core/config/default.yaml, in its order.
 var defaultModules = []string{"sl: {}", "maxfwd: {max_limit: 70}", "sanity: {}", "siputils: {}", "textops: {}",
-	"kx: {}", "xlog: {}", "corex: {}"}
+	"kx: {}", "xlog: {}", "corex: {}", "tm: {fr_timer: 30000, fr_inv_timer: 120000}", "tmx: {}", "rr: {}"}
 
 // Opts describe one server instance.
 type Opts struct {
