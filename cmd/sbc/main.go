@@ -147,6 +147,10 @@ func checkOnly(cfg *config.Config, log *zap.Logger) int {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		return 1
 	}
-	fmt.Printf("config %s and script %s: OK\n", cfg.File, cfg.Lua.Load)
+	name := cfg.File
+	if name == "" {
+		name = "(embedded default)"
+	}
+	fmt.Printf("config %s and script %s: OK\n", name, cfg.Lua.Load)
 	return 0
 }

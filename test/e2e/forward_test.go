@@ -82,24 +82,8 @@ func TestForward(t *testing.T) {
 	}
 
 	// The callee answers to the proxy; the caller gets the reply without our Via.
-	var b strings.Builder
-	b.WriteString("SIP/2.0 200 Callee OK\r\n")
-	for _, h := range fw.Hdrs {
-		switch h[0] {
-		case "via":
-			b.WriteString("Via: " + h[1] + "\r\n")
-		case "from":
-			b.WriteString("From: " + h[1] + "\r\n")
-		case "call-id":
-			b.WriteString("Call-ID: " + h[1] + "\r\n")
-		case "cseq":
-			b.WriteString("CSeq: " + h[1] + "\r\n")
-		case "to":
-			b.WriteString("To: " + h[1] + ";tag=callee1\r\n")
-		}
-	}
-	b.WriteString("Content-Length: 0\r\n\r\n")
-	callee.Send(from.String(), []byte(b.String()))
+	rpl := string(replyFor(fw, 200, "Callee OK", "callee1"))
+	callee.Send(from.String(), []byte(rpl))
 	r, err := caller.RecvFor(req.CallID, replyWait)
 	if err != nil {
 		t.Fatalf("caller got no reply: %v", err)
@@ -117,7 +101,7 @@ func TestForward(t *testing.T) {
 		t.Errorf("core:fwd_replies = %d, want 1", n)
 	}
 	// A reply whose top Via is not ours is not relayed.
-	stray := strings.Replace(b.String(), "Via: SIP/2.0/UDP "+s.Addr, "Via: SIP/2.0/UDP 192.0.2.99:5060", 1)
+	stray := strings.Replace(rpl, "Via: SIP/2.0/UDP "+s.Addr, "Via: SIP/2.0/UDP 192.0.2.99:5060", 1)
 	callee.Send(s.Addr, []byte(stray))
 	caller.ExpectNothing(t, 300*time.Millisecond, "reply with a foreign top Via")
 }

@@ -61,18 +61,24 @@ func runTests(m *testing.M) int {
 // Ports: every server takes two consecutive ports (SIP on UDP and TCP, then RPC).
 const (
 	portMin = 25000
-	portMax = 26000 // exclusive
+	portMax = 29000 // exclusive
 )
 
 var portNext atomic.Int32
 
-// freePorts returns the first of n consecutive loopback ports in 25000–25999
-// that are free for both UDP and TCP right now.
+// freePorts returns the first of n consecutive loopback ports in 25000–28999
+// that are free for both UDP and TCP right now. Ports are handed out in
+// order and the range wraps only as a whole, so two callers never get the
+// same port before 4000 have been used (a port handed out may not be bound
+// yet, so "free right now" alone would not do).
 func freePorts(t testing.TB, n int) int {
 	t.Helper()
 	for attempt := 0; attempt < 500; attempt++ {
 		raw := int(portNext.Add(int32(n))) - n
-		p := portMin + (raw-portMin)%(portMax-portMin-n)
+		p := portMin + (raw-portMin)%(portMax-portMin)
+		if p+n > portMax {
+			continue // a block never straddles the wrap
+		}
 		ok := true
 		for i := 0; i < n && ok; i++ {
 			ok = portFree(p + i)
