@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/luasbc/luasbc/core"
+	"github.com/luasbc/luasbc/core/backend"
 	"github.com/luasbc/luasbc/core/config"
 	"github.com/luasbc/luasbc/core/rpc"
 	"github.com/luasbc/luasbc/kemi"
@@ -135,6 +136,7 @@ func run() int {
 	rs.Close()
 	c.Stop(5 * time.Second)
 	eng.Stop()
+	backend.CloseAll()
 	return 0
 }
 
