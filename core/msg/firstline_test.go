@@ -2,6 +2,7 @@ package msg
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,5 +119,21 @@ func TestTortureFirstLines(t *testing.T) {
 		if !errors.As(err, &pe) || pe.Reason != reason {
 			t.Errorf("%s: got %v, want %q", file, err, reason)
 		}
+	}
+}
+
+func TestMethodCaseKept(t *testing.T) {
+	raw := "invite sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:bob@example.com>\r\nCall-ID: c1\r\nCSeq: 1 invite\r\nContent-Length: 0\r\n\r\n"
+	m, err := Parse([]byte(raw), netip.MustParseAddrPort("192.0.2.1:5060"), nil, UDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Method() != "invite" || m.Req.Method == "INVITE" {
+		t.Errorf("method %q (%q): an extension method \"invite\" is not INVITE", m.Method(), m.Req.Method)
+	}
+	var b Builder
+	m.BuildRequest(&b, ForwardOpts{RURI: m.RURIString(), MaxFwd: -1})
+	if !strings.HasPrefix(string(b.B), "invite ") {
+		t.Errorf("forwarded as %q", strings.SplitN(string(b.B), "\r\n", 2)[0])
 	}
 }

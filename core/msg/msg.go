@@ -239,6 +239,11 @@ func Parse(buf []byte, src netip.AddrPort, rcv *Socket, proto Proto) (*Msg, erro
 	switch v := sm.(type) {
 	case *sip.Request:
 		m.Req = v
+		// Methods are case-sensitive (RFC 3261 §7.1); sipgo upper-cases
+		// them, which would make "invite" an INVITE and rewrite it on the way.
+		if sp := strings.IndexByte(m.Buf[:m.FirstEnd], ' '); sp > 0 {
+			v.Method = sip.RequestMethod(m.Buf[:sp])
+		}
 		// Unknown schemes pass: sanity answers 416 for them.
 		if v.Recipient.Host == "" && isSIPScheme(v.Recipient.Scheme) {
 			return nil, &ParseError{Reason: "request URI without host"}
