@@ -947,6 +947,19 @@ function KSR.maxfwd.is_maxfwd_lt(p1) end
 ---@return integer
 function KSR.maxfwd.process_maxfwd(p1) end
 
+---Flood detection per source IP: more than reqs_density_per_unit requests in sampling_time_unit seconds marks the source as flooding until it slows down.
+---@class KSR.pike
+KSR.pike = {}
+
+---As pike_check_req for the given IPv4 or IPv6 address. -1 also when it is not an address.
+---@param p1 string
+---@return integer
+function KSR.pike.pike_check_ip(p1) end
+
+---Count this request for its source IP. 1 not flooding (also on internal errors, and always for our own addresses), -1 source already detected as flooding, -2 detected with this request.
+---@return integer
+function KSR.pike.pike_check_req() end
+
 ---Record-Route insertion and Route processing (loose and strict routing, RFC 3261 §16.4, §16.6, §16.12).
 ---@class KSR.rr
 KSR.rr = {}

@@ -5,6 +5,7 @@ import (
 	_ "github.com/luasbc/luasbc/modules/corex"
 	_ "github.com/luasbc/luasbc/modules/kx"
 	_ "github.com/luasbc/luasbc/modules/maxfwd"
+	_ "github.com/luasbc/luasbc/modules/pike"
 	_ "github.com/luasbc/luasbc/modules/rr"
 	_ "github.com/luasbc/luasbc/modules/sanity"
 	_ "github.com/luasbc/luasbc/modules/siputils"
