@@ -1,6 +1,6 @@
 #!/bin/sh
-# Installs what the end-to-end tests need: SIPp (Debian package sip-tester) and
-# SIPVicious (sipvicious). Idempotent: a no-op when both are already present;
+# Installs what the end-to-end tests need: SIPp (Debian package sip-tester),
+# SIPVicious (sipvicious) and fail2ban (fail2ban-regex checks deploy/fail2ban). Idempotent: a no-op when both are already present;
 # apt-get update runs only when something must be installed.
 set -eu
 
@@ -10,8 +10,10 @@ if ! command -v svmap >/dev/null 2>&1 && ! command -v sipvicious_svmap >/dev/nul
 	missing="$missing sipvicious"
 fi
 
+command -v fail2ban-regex >/dev/null 2>&1 || missing="$missing fail2ban"
+
 if [ -z "$missing" ]; then
-	echo "deps: sipp and sipvicious already installed"
+	echo "deps: sipp, sipvicious and fail2ban already installed"
 	exit 0
 fi
 
@@ -39,4 +41,5 @@ $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-reco
 command -v sipp >/dev/null 2>&1 || { echo "deps: sipp still missing" >&2; exit 1; }
 command -v svmap >/dev/null 2>&1 || command -v sipvicious_svmap >/dev/null 2>&1 ||
 	{ echo "deps: svmap still missing" >&2; exit 1; }
+command -v fail2ban-regex >/dev/null 2>&1 || { echo "deps: fail2ban-regex still missing" >&2; exit 1; }
 echo "deps: done"
