@@ -140,10 +140,19 @@ func run() int {
 	return 0
 }
 
+// checkOnly loads the config and script and starts every module without
+// opening a SIP socket, so unreadable files, bad data and unreachable
+// databases are reported too, like `kamailio -c` with its module init.
 func checkOnly(cfg *config.Config, log *zap.Logger) int {
-	eng, err := kemi.NewEngine(nil, cfg, log.Named("lua"), nil)
+	c := core.New(cfg, log)
+	eng, err := kemi.NewEngine(c, cfg, log.Named("lua"), nil)
 	if err == nil {
 		err = eng.Check()
+	}
+	if err == nil {
+		err = eng.StartModules()
+		eng.Stop()
+		backend.CloseAll()
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)

@@ -1043,6 +1043,54 @@ function KSR.sanity.sanity_check_defaults() end
 ---@return integer
 function KSR.sanity.sanity_reply() end
 
+---Block/allow lists of user agents, IPs, countries, domains and users, a destination blacklist, and SQL-injection checks on headers.
+---@class KSR.secfilter
+KSR.secfilter = {}
+
+---Contact user and domain: 3 domain wl, 2 user wl, 1 not found, -1 error, -2 user bl, -3 domain bl.
+---@return integer
+function KSR.secfilter.secf_check_contact_hdr() end
+
+---Country code in the country lists: 2 whitelisted, 1 not found, -1 error, -2 blacklisted. An empty code looks up the source address in geoip2_path.
+---@param p1 string
+---@return integer
+function KSR.secfilter.secf_check_country(p1) end
+
+---Number in the destination blacklist (exact or prefix per dst_exact_match): 1 not found, -2 blacklisted.
+---@param p1 string
+---@return integer
+function KSR.secfilter.secf_check_dst(p1) end
+
+---From name/user (user lists) and domain (domain lists): 4 name wl, 3 domain wl, 2 user wl, 1 not found, -1 error, -2 user bl, -3 domain bl, -4 name bl.
+---@return integer
+function KSR.secfilter.secf_check_from_hdr() end
+
+---Source address in the IP lists: 2 whitelisted, 1 not found, -2 blacklisted.
+---@return integer
+function KSR.secfilter.secf_check_ip() end
+
+---SQL-injection test of User-Agent, From/To name, user and domain, Contact user and domain: 1 clean, 0 suspicious.
+---@return integer
+function KSR.secfilter.secf_check_sqli_all() end
+
+---Alias of secf_sqli_hdr under the native function's name.
+---@param p1 string
+---@return integer
+function KSR.secfilter.secf_check_sqli_hdr(p1) end
+
+---As secf_check_from_hdr for To.
+---@return integer
+function KSR.secfilter.secf_check_to_hdr() end
+
+---User-Agent in the UA lists (case-insensitive prefix): 2 whitelisted, 1 not found or no User-Agent, -2 blacklisted.
+---@return integer
+function KSR.secfilter.secf_check_ua() end
+
+---SQL-injection test of a value: 1 clean, -1 suspicious.
+---@param p1 string
+---@return integer
+function KSR.secfilter.secf_sqli_hdr(p1) end
+
 ---SIP message and URI checks, R-URI parameter editing, Contact encoding and the OPTIONS keepalive reply.
 ---@class KSR.siputils
 KSR.siputils = {}

@@ -8,6 +8,7 @@ import (
 	_ "github.com/luasbc/luasbc/modules/pike"
 	_ "github.com/luasbc/luasbc/modules/rr"
 	_ "github.com/luasbc/luasbc/modules/sanity"
+	_ "github.com/luasbc/luasbc/modules/secfilter"
 	_ "github.com/luasbc/luasbc/modules/siputils"
 	_ "github.com/luasbc/luasbc/modules/sl"
 	_ "github.com/luasbc/luasbc/modules/textops"
