@@ -22,6 +22,7 @@ import (
 	"github.com/luasbc/luasbc/core/msg"
 	"github.com/luasbc/luasbc/core/rpc"
 	"github.com/luasbc/luasbc/core/stats"
+	"github.com/luasbc/luasbc/core/suggest"
 )
 
 // exitSentinel is the error value of KSR.x.exit(), as in app_lua.
@@ -157,12 +158,11 @@ func (e *Engine) loadModules() error {
 }
 
 func closestModule(name string) string {
-	best, bd := "", 1<<30
+	var names []string
 	for _, m := range Modules() {
-		if d := levenshtein(name, m.Name); d < bd {
-			best, bd = m.Name, d
-		}
+		names = append(names, m.Name)
 	}
+	best, _ := suggest.Closest(name, names)
 	if best == "" {
 		return ""
 	}

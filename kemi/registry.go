@@ -16,6 +16,7 @@ import (
 	"github.com/luasbc/luasbc/core"
 	"github.com/luasbc/luasbc/core/msg"
 	"github.com/luasbc/luasbc/core/rpc"
+	"github.com/luasbc/luasbc/core/suggest"
 )
 
 // ParamType is a declared KEMI parameter type.
@@ -254,36 +255,15 @@ func ValidateParams(m *Module, given map[string]any) (Params, []string, error) {
 }
 
 func closest(name string, defs []ParamDef) string {
-	best, bestD := "", 1<<30
-	for _, d := range defs {
-		if dd := levenshtein(strings.ToLower(name), d.Name); dd < bestD {
-			best, bestD = d.Name, dd
-		}
+	names := make([]string, len(defs))
+	for i, d := range defs {
+		names[i] = d.Name
 	}
+	best, _ := suggest.Closest(name, names)
 	if best == "" {
 		return " (this module takes no parameters)"
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // Ctx is the state of one script callback: the message and the Lua state.

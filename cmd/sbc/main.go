@@ -58,6 +58,7 @@ func run() int {
 		return 1
 	}
 	defer func() { _ = log.Sync() }()
+	backend.SetLogger(log.Named("redis"))
 
 	if check {
 		return checkOnly(cfg, log)

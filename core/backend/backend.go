@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 )
 
 var (
@@ -106,3 +107,15 @@ func CloseAll() {
 
 // redact names a database without the credentials of its URL.
 func redact(host, db string) string { return host + "/" + db }
+
+// redisLog sends go-redis's own messages (failed dials, pool trouble) to zap
+// at debug level: the modules log outages once, in their own words.
+type redisLog struct{ log *zap.Logger }
+
+func (r redisLog) Printf(_ context.Context, format string, v ...any) {
+	r.log.Debug(fmt.Sprintf(format, v...))
+}
+
+// SetLogger routes the Redis client library's messages to log (once, at
+// start-up); without it they go to stderr, one line per failed dial.
+func SetLogger(log *zap.Logger) { redis.SetLogger(redisLog{log: log}) }

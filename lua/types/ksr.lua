@@ -647,6 +647,192 @@ function KSR.corex.set_send_socket_name(p1) end
 ---@return integer
 function KSR.corex.setxflag(p1) end
 
+---Named hash tables of string/integer items with auto-expiry ($sht, KSR.htable.*), loaded from PostgreSQL, optionally shared between nodes through Redis (redis=1).
+---@class KSR.htable
+KSR.htable = {}
+
+---Count the items whose name matches (op eq, ne, re, sw, ew, in, or a $shtcn prefix ~~ %~ ~% == **); -1 on error.
+---@param p1 string
+---@param p2 string
+---@param p3 string
+---@return integer
+function KSR.htable.sht_cn(p1, p2, p3) end
+
+---Subtract 1 from an integer item (created from initval when missing); the new value, or -255.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.htable.sht_dec(p1, p2) end
+
+---Item value (string or number); nil when missing (the table's initval if it has one).
+---@param p1 string
+---@param p2 string
+---@return string|number|boolean|table|nil
+function KSR.htable.sht_get(p1, p2) end
+
+---Item value; "" when missing (initval if the table has one).
+---@param p1 string
+---@param p2 string
+---@return string|number|boolean|table|nil
+function KSR.htable.sht_gete(p1, p2) end
+
+---Item value; "<null>" when missing (initval if the table has one).
+---@param p1 string
+---@param p2 string
+---@return string|number|boolean|table|nil
+function KSR.htable.sht_getw(p1, p2) end
+
+---Add 1 to an integer item (created from initval when missing); the new value, or -255.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.htable.sht_inc(p1, p2) end
+
+---1 missing, -2 present, -1 missing but the table has initval, 2 no such table, 3 bad parameters.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.htable.sht_is_null(p1, p2) end
+
+---Close the iterator. 1 ok, -1 no such iterator.
+---@param p1 string
+---@return integer
+function KSR.htable.sht_iterator_end(p1) end
+
+---Move to the next item ($shtitkey/$shtitval). 1 ok, -1 no more items or no iterator.
+---@param p1 string
+---@return integer
+function KSR.htable.sht_iterator_next(p1) end
+
+---Delete the current item and move to the next: 1 on a next item, -2 at the end, -1 error.
+---@param p1 string
+---@return integer
+function KSR.htable.sht_iterator_rm(p1) end
+
+---Set the current item's expire in seconds. 1 ok, -1 error.
+---@param p1 string
+---@param p2 integer
+---@return integer
+function KSR.htable.sht_iterator_setex(p1, p2) end
+
+---Set the current item to an integer. 1 ok, -1 error.
+---@param p1 string
+---@param p2 integer
+---@return integer
+function KSR.htable.sht_iterator_seti(p1, p2) end
+
+---Set the current item to a string. 1 ok, -1 error.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.htable.sht_iterator_sets(p1, p2) end
+
+---Start iterator iname over table hname (at most 4 at once). 1 ok, -1 error.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.htable.sht_iterator_start(p1, p2) end
+
+---Lock the slot of a key (re-entrant for this Lua state). 1 ok, -1 error.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.htable.sht_lock(p1, p2) end
+
+---1 if an item name matches (op eq, ne, re, sw), -1 otherwise.
+---@param p1 string
+---@param p2 string
+---@param p3 string
+---@return integer
+function KSR.htable.sht_match_name(p1, p2, p3) end
+
+---1 if a string value matches (op eq, ne, re, sw), -1 otherwise.
+---@param p1 string
+---@param p2 string
+---@param p3 string
+---@return integer
+function KSR.htable.sht_match_str_value(p1, p2, p3) end
+
+---Delete every item. 0 ok (as Kamailio's KEMI), -1 no such table.
+---@param p1 string
+---@return integer
+function KSR.htable.sht_reset(p1) end
+
+---Delete an item. 1 (also when missing), -1 no such table.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.htable.sht_rm(p1, p2) end
+
+---Delete the items whose name matches (op re, sw, ew, in). 1 ok, -1 error.
+---@param p1 string
+---@param p2 string
+---@param p3 string
+---@return integer
+function KSR.htable.sht_rm_name(p1, p2, p3) end
+
+---Delete the items whose name matches the regex. 1 ok, -1 error.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.htable.sht_rm_name_re(p1, p2) end
+
+---Delete the items whose string value matches (op re, sw, ew, in). 1 ok, -1 error.
+---@param p1 string
+---@param p2 string
+---@param p3 string
+---@return integer
+function KSR.htable.sht_rm_value(p1, p2, p3) end
+
+---Delete the items whose string value matches the regex. 1 ok, -1 error.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.htable.sht_rm_value_re(p1, p2) end
+
+---Set an existing item's expire in seconds (0: never; no effect without autoexpire). 1 ok, -1 no such table.
+---@param p1 string
+---@param p2 string
+---@param p3 integer
+---@return integer
+function KSR.htable.sht_setex(p1, p2, p3) end
+
+---Set an item to an integer. 1 ok, -1 no such table or table full.
+---@param p1 string
+---@param p2 string
+---@param p3 integer
+---@return integer
+function KSR.htable.sht_seti(p1, p2, p3) end
+
+---Set an item to a string. 1 ok, -1 no such table or table full.
+---@param p1 string
+---@param p2 string
+---@param p3 string
+---@return integer
+function KSR.htable.sht_sets(p1, p2, p3) end
+
+---Set an integer and the item's expire in seconds (tables with autoexpire). 1 ok, -1 error.
+---@param p1 string
+---@param p2 string
+---@param p3 integer
+---@param p4 integer
+---@return integer
+function KSR.htable.sht_setxi(p1, p2, p3, p4) end
+
+---Set a string and the item's expire in seconds (tables with autoexpire). 1 ok, -1 error.
+---@param p1 string
+---@param p2 string
+---@param p3 string
+---@param p4 integer
+---@return integer
+function KSR.htable.sht_setxs(p1, p2, p3, p4) end
+
+---Unlock the slot of a key. 1 ok, -1 no such table.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.htable.sht_unlock(p1, p2) end
+
 ---Kamailio's kemix: getters for message attributes, defines and environment variables (KSR.kx.*). The get_* forms return nil when a value is missing, gete_* return "" and getw_* return "<null>".
 ---@class KSR.kx
 KSR.kx = {}

@@ -3,6 +3,7 @@ package all
 
 import (
 	_ "github.com/luasbc/luasbc/modules/corex"
+	_ "github.com/luasbc/luasbc/modules/htable"
 	_ "github.com/luasbc/luasbc/modules/kx"
 	_ "github.com/luasbc/luasbc/modules/maxfwd"
 	_ "github.com/luasbc/luasbc/modules/pike"
