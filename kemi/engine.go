@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -347,7 +346,7 @@ func leadingInt(s string) int {
 // compile parses the script and validates it by loading it into a fresh
 // state. Errors are *ScriptError.
 func (e *Engine) compile(path string, version int) (*generation, error) {
-	src, err := os.ReadFile(path)
+	src, err := config.ReadScript(path)
 	if err != nil {
 		return nil, &ScriptError{File: path, Msg: err.Error(), Err: err}
 	}

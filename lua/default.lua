@@ -6,6 +6,10 @@
 -- Thresholds and lists, in one place.
 local MAX_FORWARDS = 10
 local SCANNER_UA = { "friendly", "scanner", "sipcli", "sipvicious", "VaxSIPUserAgent", "pplsip" }
+local BAN_TABLE = "ipban"          -- htable of banned source IPs; its autoexpire is the ban time
+local AUTHFAIL_TABLE = "authfail"  -- htable counting failed authentications per source IP
+local AUTHFAIL_LIMIT = 5           -- failed authentications (within its autoexpire) before a ban
+local TRUSTED_GROUP = 1            -- permissions address group of peers that are never rate-limited
 
 FLT_ACC = 1
 FLT_ACCMISSED = 2
@@ -97,34 +101,66 @@ function ksr_route_relay()
 	KSR.x.exit()
 end
 
+-- Ban a source: it is ignored until the ban expires (the ipban table's
+-- autoexpire), on every node sharing that table. The log line has a stable
+-- format for fail2ban (deploy/fail2ban).
+function ksr_ban(ip, reason)
+	if KSR.htable then
+		KSR.htable.sht_sets(BAN_TABLE, ip, reason)
+	end
+	KSR.notice("luasbc-ban: ip=" .. ip .. " reason=" .. reason .. "\n")
+end
+
+-- Count a failed authentication of the source (called by the auth blocks);
+-- AUTHFAIL_LIMIT of them ban it.
+function ksr_auth_failed()
+	if not KSR.htable then
+		return
+	end
+	local srcip = KSR.kx.get_srcip()
+	if KSR.htable.sht_inc(AUTHFAIL_TABLE, srcip) >= AUTHFAIL_LIMIT then
+		ksr_ban(srcip, "authfail")
+		KSR.htable.sht_rm(AUTHFAIL_TABLE, srcip)
+	end
+end
+
 -- Per-request initial checks.
 function ksr_route_reqinit()
 	-- Replies go back only over the connection the request came in on.
 	KSR.set_reply_no_connect()
 
+	local srcip = KSR.kx.get_srcip()
 	if not KSR.is_myself_srcip() then
-		local srcip = KSR.kx.get_srcip()
-		if KSR.htable and KSR.htable.sht_match_name("ipban", "eq", srcip) > 0 then
+		if KSR.htable and KSR.htable.sht_match_name(BAN_TABLE, "eq", srcip) > 0 then
 			-- ip is already blocked
 			KSR.dbg("request from blocked IP - " .. KSR.kx.get_method() .. " from " .. KSR.kx.get_furi()
 				.. " (IP:" .. srcip .. ":" .. KSR.kx.get_srcport() .. ")\n")
 			KSR.x.exit()
 		end
-		if KSR.pike and KSR.pike.pike_check_req() < 0 then
-			KSR.err("ALERT: pike blocking " .. KSR.kx.get_method() .. " from " .. KSR.kx.get_furi()
-				.. " (IP:" .. srcip .. ":" .. KSR.kx.get_srcport() .. ")\n")
-			if KSR.htable then
-				KSR.htable.sht_seti("ipban", srcip, 1)
+		local trusted = KSR.permissions and KSR.permissions.allow_source_address(TRUSTED_GROUP) > 0
+		if not trusted then
+			if KSR.pike and KSR.pike.pike_check_req() < 0 then
+				KSR.err("ALERT: pike blocking " .. KSR.kx.get_method() .. " from " .. KSR.kx.get_furi()
+					.. " (IP:" .. srcip .. ":" .. KSR.kx.get_srcport() .. ")\n")
+				ksr_ban(srcip, "flood")
+				KSR.x.exit()
 			end
-			KSR.x.exit()
+			if KSR.secfilter and KSR.secfilter.secf_check_ip() == -2 then
+				ksr_ban(srcip, "blocklist")
+				KSR.x.exit()
+			end
 		end
 	end
 
 	local ua = KSR.kx.gete_ua()
+	local scanner = KSR.secfilter and KSR.secfilter.secf_check_ua() == -2
 	for _, s in ipairs(SCANNER_UA) do
-		if string.find(ua, s, 1, true) then
-			-- Scanners get a bland 200 and nothing else.
+		if scanner or string.find(ua, s, 1, true) then
+			-- Scanners get a bland 200, then nothing at all.
 			KSR.sl.sl_send_reply(200, "OK")
+			if not KSR.is_myself_srcip() then
+				ksr_ban(srcip, "scanner")
+			end
 			KSR.x.exit()
 		end
 	end
@@ -140,7 +176,12 @@ function ksr_route_reqinit()
 	end
 
 	if KSR.sanity.sanity_check(17895, 7) < 0 then
-		KSR.err("malformed SIP message from " .. KSR.kx.get_srcip() .. ":" .. KSR.kx.get_srcport() .. "\n")
+		KSR.err("malformed SIP message from " .. srcip .. ":" .. KSR.kx.get_srcport() .. "\n")
+		KSR.x.exit()
+	end
+
+	if KSR.secfilter and KSR.secfilter.secf_check_sqli_all() == 0 then
+		KSR.sl.sl_send_reply(403, "Forbidden")
 		KSR.x.exit()
 	end
 end

@@ -30,6 +30,9 @@ commands:
   version               server version
   uptime                server uptime
   methods               list RPC methods
+  ban list [TABLE]      current bans with reason and time left (htable ipban by default)
+  ban rm IP [TABLE]     lift a ban
+  pike top [ALL|HOT|WARM]  sources pike is watching or blocking
 `
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -51,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	method, params, err := translate(rest)
+	method, params, format, err := translate(rest)
 	if err != nil {
 		fmt.Fprintln(stderr, "sbcctl:", err)
 		fmt.Fprint(stderr, usage)
@@ -77,33 +80,82 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sbcctl:", err)
 		return 1
 	}
+	if format != nil && !*asJSON {
+		if err := format(stdout, res); err != nil {
+			fmt.Fprintln(stderr, "sbcctl:", err)
+			return 1
+		}
+		return 0
+	}
 	printResult(stdout, res, *asJSON)
 	return 0
 }
 
-// translate maps a command line to a method and typed parameters.
-func translate(a []string) (string, []any, error) {
+// formatter renders a command's result for people (--json prints it raw).
+type formatter func(w io.Writer, raw json.RawMessage) error
+
+// translate maps a command line to a method, typed parameters and, for
+// verbs with a table view, how to print the result.
+func translate(a []string) (string, []any, formatter, error) {
 	switch a[0] {
 	case "rpc":
 		if len(a) < 2 {
-			return "", nil, errors.New("rpc needs a METHOD")
+			return "", nil, nil, errors.New("rpc needs a METHOD")
 		}
-		return a[1], typed(a[2:]), nil
+		return a[1], typed(a[2:]), nil, nil
 	case "reload":
-		return "app_lua.reload", nil, nil
+		return "app_lua.reload", nil, nil, nil
 	case "stats":
 		if len(a) == 1 {
-			return "stats.get_statistics", []any{"all"}, nil
+			return "stats.get_statistics", []any{"all"}, nil, nil
 		}
-		return "stats.get_statistics", typed(a[1:]), nil
+		return "stats.get_statistics", typed(a[1:]), nil, nil
 	case "version":
-		return "core.version", nil, nil
+		return "core.version", nil, nil, nil
 	case "uptime":
-		return "core.uptime", nil, nil
+		return "core.uptime", nil, nil, nil
 	case "methods":
-		return "system.listMethods", nil, nil
+		return "system.listMethods", nil, nil, nil
+	case "ban":
+		return translateBan(a[1:])
+	case "pike":
+		if len(a) < 2 || a[1] != "top" {
+			return "", nil, nil, errors.New("pike: want pike top [ALL|HOT|WARM]")
+		}
+		filter := "HOT"
+		if len(a) > 2 {
+			filter = strings.ToUpper(a[2])
+		}
+		return "pike.top", []any{filter}, printPikeTop, nil
 	}
-	return "", nil, fmt.Errorf("unknown command %q", a[0])
+	return "", nil, nil, fmt.Errorf("unknown command %q", a[0])
+}
+
+func translateBan(a []string) (string, []any, formatter, error) {
+	if len(a) == 0 {
+		return "", nil, nil, errors.New("ban: want ban list [TABLE] or ban rm IP [TABLE]")
+	}
+	switch a[0] {
+	case "list", "show":
+		table := banTable
+		if len(a) > 1 {
+			table = a[1]
+		}
+		return "htable.dump", []any{table}, printBans, nil
+	case "rm", "del", "lift":
+		if len(a) < 2 {
+			return "", nil, nil, errors.New("ban rm needs the IP")
+		}
+		table := banTable
+		if len(a) > 2 {
+			table = a[2]
+		}
+		return "htable.delete", []any{table, a[1]}, func(w io.Writer, _ json.RawMessage) error {
+			_, err := fmt.Fprintf(w, "ban on %s lifted\n", a[1])
+			return err
+		}, nil
+	}
+	return "", nil, nil, fmt.Errorf("ban: unknown verb %q (list, rm)", a[0])
 }
 
 // typed follows kamctl: numeric-looking values are numbers unless s: forces a string.

@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/luasbc/luasbc/core/msg"
+	luascript "github.com/luasbc/luasbc/lua"
 )
 
 // Listen is one parsed `listen:` entry such as "udp:127.0.0.1:5060".
@@ -83,7 +84,9 @@ type Config struct {
 
 	Listen []Listen `yaml:"-"`
 	Dir    string   `yaml:"-"` // directory of the config file
-	File   string   `yaml:"-"`
+	// embedded is set for the built-in default config.
+	embedded bool
+	File     string `yaml:"-"`
 }
 
 //go:embed default.yaml
@@ -93,6 +96,17 @@ var defaults embed.FS
 func Default() []byte {
 	b, _ := defaults.ReadFile("default.yaml")
 	return b
+}
+
+// EmbeddedScript names the copy of lua/default.lua built into the binary.
+const EmbeddedScript = "(built-in) lua/default.lua"
+
+// ReadScript reads a Lua script, or the built-in default for EmbeddedScript.
+func ReadScript(path string) ([]byte, error) {
+	if path == EmbeddedScript {
+		return luascript.Default, nil
+	}
+	return os.ReadFile(path)
 }
 
 // Load reads and validates a config file. An empty path loads the embedded default
@@ -110,7 +124,7 @@ func Load(path string) (*Config, error) {
 		data = b
 		dir = filepath.Dir(path)
 	}
-	c, err := Parse(data, dir)
+	c, err := parse(data, dir, path == "")
 	if err != nil {
 		if path != "" {
 			return nil, fmt.Errorf("%s: %w", path, err)
@@ -122,8 +136,12 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes YAML bytes; dir resolves relative paths.
-func Parse(data []byte, dir string) (*Config, error) {
-	c := &Config{}
+func Parse(data []byte, dir string) (*Config, error) { return parse(data, dir, false) }
+
+// parse decodes and validates; embedded marks the built-in default config,
+// whose script falls back to the built-in copy.
+func parse(data []byte, dir string, embedded bool) (*Config, error) {
+	c := &Config{embedded: embedded}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil {
@@ -199,6 +217,12 @@ func (c *Config) finish() error {
 		c.Lua.Load = "lua/default.lua"
 	}
 	c.Lua.Load = c.Path(c.Lua.Load)
+	if c.embedded && c.Lua.Load == "lua/default.lua" {
+		if _, err := os.Stat(c.Lua.Load); err != nil {
+			// Not started from a source tree: the copy in the binary.
+			c.Lua.Load = EmbeddedScript
+		}
+	}
 	if c.Lua.TimeoutMS <= 0 {
 		c.Lua.TimeoutMS = 100
 	}

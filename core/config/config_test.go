@@ -37,7 +37,8 @@ func TestParseDefault(t *testing.T) {
 		c.Core.TCPConnectionLifetime != 120 || c.Core.TCPMaxConnections != 2048 {
 		t.Errorf("core %+v", c.Core)
 	}
-	want := []string{"sl", "maxfwd", "sanity", "siputils", "textops", "kx", "xlog", "corex"}
+	want := []string{"sl", "maxfwd", "sanity", "siputils", "textops", "kx", "xlog", "corex", "tm", "tmx", "rr",
+		"htable", "pike", "permissions"}
 	if !reflect.DeepEqual(c.ModuleOrder, want) {
 		t.Errorf("module order %v", c.ModuleOrder)
 	}
@@ -56,7 +57,8 @@ func TestLoadEmbeddedDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.File != "" || c.Dir != "." || c.Lua.Load != filepath.Join("lua", "default.lua") {
+	// The tests run in core/config, where lua/default.lua does not exist.
+	if c.File != "" || c.Dir != "." || c.Lua.Load != EmbeddedScript {
 		t.Errorf("file %q dir %q load %q", c.File, c.Dir, c.Lua.Load)
 	}
 }
@@ -299,5 +301,26 @@ func TestAtoi(t *testing.T) {
 		if _, err := Atoi(v); err == nil {
 			t.Errorf("Atoi(%#v) accepted", v)
 		}
+	}
+}
+
+// The built-in default config runs from any directory: outside a source tree
+// its script is the copy built into the binary.
+func TestEmbeddedDefaultScript(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Lua.Load != EmbeddedScript {
+		t.Fatalf("script %q, want the built-in copy", c.Lua.Load)
+	}
+	src, err := ReadScript(c.Lua.Load)
+	if err != nil || !strings.Contains(string(src), "function ksr_request_route()") {
+		t.Fatalf("built-in script: %v, %d bytes", err, len(src))
+	}
+	// A config file naming lua/default.lua means that file, never the copy.
+	if _, err := Parse([]byte("lua: {load: lua/default.lua}\n"), "."); err != nil {
+		t.Fatal(err)
 	}
 }

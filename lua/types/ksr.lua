@@ -1133,6 +1133,81 @@ function KSR.maxfwd.is_maxfwd_lt(p1) end
 ---@return integer
 function KSR.maxfwd.process_maxfwd(p1) end
 
+---Access control: address groups with subnets (allow_source_address, allow_address), trusted peers (allow_trusted), allow/deny rule files (allow_routing, allow_register, allow_uri). Tables from a file or PostgreSQL.
+---@class KSR.permissions
+KSR.permissions = {}
+
+---1 if the IP address (or, literally, the domain name) and port match a record of the address group, -1 otherwise.
+---@param p1 integer
+---@param p2 string
+---@param p3 integer
+---@return integer
+function KSR.permissions.allow_address(p1, p2, p3) end
+
+---The group of the address record the address (IP or domain) and port match, -1 if none.
+---@param p1 string
+---@param p2 integer
+---@return integer
+function KSR.permissions.allow_address_group(p1, p2) end
+
+---allow_register(basename): the To URI with each Contact URI against basename+allow_suffix and basename+deny_suffix. 1 allowed, -1 denied.
+---@param p1 string
+---@return integer
+function KSR.permissions.allow_register(p1) end
+
+---allow_register(allow_file, deny_file): as allow_register(basename) with the two files.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.permissions.allow_register_files(p1, p2) end
+
+---allow_routing(): the From URI with the R-URI and each branch against default_allow_file and default_deny_file. 1 allowed, -1 denied.
+---@return integer
+function KSR.permissions.allow_routing() end
+
+---allow_routing(basename): as allow_routing() with basename+allow_suffix and basename+deny_suffix.
+---@param p1 string
+---@return integer
+function KSR.permissions.allow_routing_basename(p1) end
+
+---allow_routing(allow_file, deny_file): as allow_routing() with the two files.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.permissions.allow_routing_files(p1, p2) end
+
+---1 if the source IP and port of the request match a record of the address group, -1 otherwise. Port 0 in a record matches any port. Sets peer_tag_avp to the record's tag.
+---@param p1 integer
+---@return integer
+function KSR.permissions.allow_source_address(p1) end
+
+---The group of the address record the source IP and port match, -1 if none.
+---@return integer
+function KSR.permissions.allow_source_address_group() end
+
+---1 if a trusted record matches the source IP, transport, From URI and R-URI (the number of matches with peer_tag_mode 1), -1 otherwise.
+---@return integer
+function KSR.permissions.allow_trusted() end
+
+---allow_trusted(src_ip, proto, furi) of native Kamailio: the given source address, transport and URI in place of the From URI.
+---@param p1 string
+---@param p2 string
+---@param p3 string
+---@return integer
+function KSR.permissions.allow_trusted_furi(p1, p2, p3) end
+
+---allow_trusted(src_ip, proto) of native Kamailio: the given source address and transport (any, udp, tcp, tls, sctp, ws, wss) with the request's From URI.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.permissions.allow_trusted_src_proto(p1, p2) end
+
+---allow_uri(basename, pvar): the From URI with the value of pvar ("$rt", "$avp(x)"; a value not starting with '$' is the URI itself). 1 allowed, -1 denied.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.permissions.allow_uri(p1, p2) end
+
 ---Flood detection per source IP: more than reqs_density_per_unit requests in sampling_time_unit seconds marks the source as flooding until it slows down.
 ---@class KSR.pike
 KSR.pike = {}

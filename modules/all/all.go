@@ -6,6 +6,7 @@ import (
 	_ "github.com/luasbc/luasbc/modules/htable"
 	_ "github.com/luasbc/luasbc/modules/kx"
 	_ "github.com/luasbc/luasbc/modules/maxfwd"
+	_ "github.com/luasbc/luasbc/modules/permissions"
 	_ "github.com/luasbc/luasbc/modules/pike"
 	_ "github.com/luasbc/luasbc/modules/rr"
 	_ "github.com/luasbc/luasbc/modules/sanity"

@@ -108,7 +108,9 @@ func portFree(p int) bool {
 
 // defaultModules is the module set of core/config/default.yaml, in its order.
 var defaultModules = []string{"sl: {}", "maxfwd: {max_limit: 70}", "sanity: {}", "siputils: {}", "textops: {}",
-	"kx: {}", "xlog: {}", "corex: {}", "tm: {fr_timer: 30000, fr_inv_timer: 120000}", "tmx: {}", "rr: {}"}
+	"kx: {}", "xlog: {}", "corex: {}", "tm: {fr_timer: 30000, fr_inv_timer: 120000}", "tmx: {}", "rr: {}",
+	`htable: {htable: ["ipban=>size=8;autoexpire=300;", "authfail=>size=8;autoexpire=600;initval=0;"]}`,
+	"pike: {sampling_time_unit: 2, reqs_density_per_unit: 16, remove_latency: 4}", "permissions: {}"}
 
 // Opts describe one server instance.
 type Opts struct {
