@@ -15,7 +15,7 @@ func TestCheck(t *testing.T) {
 	script := filepath.Join(repoRoot, "lua", "default.lua")
 	for _, tc := range []struct {
 		name, cfg, want string
-		ok           bool
+		ok              bool
 	}{
 		{"default script", "lua: {load: " + script + "}\nmodules: {" + strings.Join(defaultModules, ", ") + "}\n", "OK", true},
 		{"unknown module", "lua: {load: " + script + "}\nmodules: {sl: {}, maxfwdd: {}}\n", `did you mean "maxfwd"`, false},
