@@ -63,6 +63,10 @@ type Core struct {
 	TCPConnectionLifetime int `yaml:"tcp_connection_lifetime"`
 	TCPMaxConnections     int `yaml:"tcp_max_connections"`
 	MaxMessageSize        int `yaml:"max_message_size"`
+	// MemoryLimitMB is the soft heap limit (Go's GOMEMLIMIT); the collector
+	// works harder near it. 0 = 1024; -1 = none. GOMEMLIMIT in the
+	// environment wins.
+	MemoryLimitMB int `yaml:"memory_limit_mb"`
 }
 
 // Config is the whole file.
@@ -224,7 +228,10 @@ func (c *Config) finish() error {
 		}
 	}
 	if c.Lua.TimeoutMS <= 0 {
-		c.Lua.TimeoutMS = 100
+		// Wall-clock time: under full CPU load a callback that needs well
+		// under a millisecond can wait tens of milliseconds for a core, so
+		// the runaway guard must not be tighter than that.
+		c.Lua.TimeoutMS = 1000
 	}
 	if c.Lua.Workers < 0 {
 		return fmt.Errorf("lua.workers %d: must be >= 0", c.Lua.Workers)
@@ -237,6 +244,9 @@ func (c *Config) finish() error {
 	}
 	if c.Lua.OnsendRoute == "" {
 		c.Lua.OnsendRoute = "ksr_onsend_route"
+	}
+	if c.Core.MemoryLimitMB == 0 {
+		c.Core.MemoryLimitMB = 1024
 	}
 	if c.Core.QueueSize <= 0 {
 		c.Core.QueueSize = 4096

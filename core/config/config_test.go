@@ -27,7 +27,7 @@ func TestParseDefault(t *testing.T) {
 	if c.Lua.Load != "/etc/luasbc/lua/default.lua" {
 		t.Errorf("lua.load %q", c.Lua.Load)
 	}
-	if c.Lua.TimeoutMS != 100 || c.Lua.Workers != 0 || c.Lua.RequestRoute != "ksr_request_route" ||
+	if c.Lua.TimeoutMS != 1000 || c.Lua.Workers != 0 || c.Lua.RequestRoute != "ksr_request_route" ||
 		c.Lua.ReplyRoute != "ksr_reply_route" || c.Lua.OnsendRoute != "ksr_onsend_route" {
 		t.Errorf("lua %+v", c.Lua)
 	}

@@ -77,10 +77,7 @@ func (x *TM) findByCallID(callid, cseq string, method string) *Transaction {
 	cseq = strings.TrimSpace(cseq)
 	num, _, _ := strings.Cut(cseq, " ")
 	for _, t := range x.table.all() {
-		if t.req == nil || t.req.CallID() != callid || (method != "" && t.method != method) {
-			continue
-		}
-		if cs := t.req.SIP.CSeq(); cs != nil && itoa(int(cs.SeqNo)) == num {
+		if t.callID == callid && (method == "" || t.method == method) && t.cseqNum == num {
 			return t
 		}
 	}
@@ -130,7 +127,11 @@ func (x *TM) FlushFlags(m *msg.Msg) int {
 	if t == nil {
 		return -1
 	}
-	locked(m, t, func() { t.req.Flags = m.Flags })
+	locked(m, t, func() {
+		if t.req != nil {
+			t.req.Flags = m.Flags
+		}
+	})
 	return 1
 }
 

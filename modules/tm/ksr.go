@@ -117,7 +117,9 @@ func (x *TM) Exports() []kemi.Export {
 				if rc > 0 && f&1 != 0 {
 					if t := x.table.lookup(matchKey(c.M, string(sip.INVITE))); t != nil {
 						t.mu.Lock()
-						c.M.Flags = t.req.Flags
+						if t.req != nil {
+							c.M.Flags = t.req.Flags
+						}
 						t.mu.Unlock()
 					}
 				}

@@ -159,7 +159,7 @@ func (x *TM) lateReply(t *Transaction, b *Branch, m *msg.Msg, code int) {
 	case code >= 200 && code < 300 && t.invite:
 		// A retransmitted or second 2xx travels end to end like the first.
 		x.relayReply(t, m, code)
-	case code >= 300 && t.invite && b.reply != nil:
+	case code >= 300 && t.invite && !b.local:
 		x.sendACK(b, m) // our ACK got lost
 	}
 }

@@ -89,6 +89,9 @@ type Transaction struct {
 	method  string
 	invite  bool
 	created time.Time
+	// callID and cseqNum outlive req, which goes once the transaction has
+	// completed (tmx looks transactions up by them).
+	callID, cseqNum string
 
 	// Where replies go upstream.
 	rplProto  msg.Proto

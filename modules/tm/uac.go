@@ -250,7 +250,7 @@ func (x *TM) branchFailed(b *Branch, code int, reason, why string) {
 		x.st.timeouts.Inc()
 	}
 	if why != "" {
-		x.log.Info("branch failed", zap.String("callid", t.req.CallID()), zap.String("uri", b.uri), zap.String("reason", why))
+		x.log.Info("branch failed", zap.String("callid", t.callID), zap.String("uri", b.uri), zap.String("reason", why))
 	}
 	if t.invite && b.state == bProceeding && b.cancel == cancelNone {
 		x.sendCancel(b, "")

@@ -1,6 +1,7 @@
 package tm
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -107,6 +108,10 @@ func (x *TM) newTran(m *msg.Msg) (*Transaction, int) {
 func (x *TM) initTran(t *Transaction, m *msg.Msg) {
 	t.req = cloneMsg(m)
 	t.req.Script = nil
+	t.callID = m.CallID()
+	if cs := m.SIP.CSeq(); cs != nil {
+		t.cseqNum = strconv.FormatUint(uint64(cs.SeqNo), 10)
+	}
 	t.req.Branches = nil // consumed by the first relay; failure routes add their own
 	t.rplProto = m.Proto
 	t.rplDst = core.ReplyDest(m)
@@ -244,11 +249,24 @@ func (x *TM) maybeFinish(t *Transaction) {
 	if t.uasRetr != nil && !t.acked {
 		return
 	}
+	t.release()
 	t.wait = time.AfterFunc(x.cfg.wt, func() {
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		x.remove(t)
 	})
+}
+
+// release drops what a completed transaction no longer needs while it waits
+// wt_timer to absorb retransmissions: the request and the replies (most of
+// its memory). Retransmitted requests still get lastReply, late final
+// replies still get their ACK (built from the branch request). t is locked.
+func (t *Transaction) release() {
+	t.req = nil
+	t.lastRpl = nil
+	for _, b := range t.branches {
+		b.reply = nil
+	}
 }
 
 // remove takes t out of the table and stops its timers. t is locked.

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# luasbc OPTIONS benchmark: luasbc against stock Kamailio (app_lua), same Lua script
+# (lua/default.lua), same SIPp traffic (OPTIONS answered 200 Keepalive by the
+# REQINIT), same machine, one server after the other. See test/bench/README.md.
+#
+#   ./test/bench/options.sh                  # 30 s per measurement, 3 repetitions
+#   BENCH_QUICK=1 ./test/bench/options.sh    # 5 s per measurement
+#   (./test/bench/run.sh runs this one, then calls.sh)
+#
+# Environment (all optional):
+#   BENCH_QUICK=1            5 s per measurement instead of 30
+#   BENCH_DURATION=s         seconds per measurement (overrides the above)
+#   BENCH_REPEAT=n           repetitions of every measurement, median reported (3)
+#   BENCH_CPU_RATE=cps       fixed rate of the CPU-per-message measurement (2000)
+#   BENCH_RATES="a b c"      rate steps of the max-rate search, ascending
+#   BENCH_RECV_TIMEOUT_MS=ms a 200 later than this is a failed transaction (1000)
+#   BENCH_SERVERS="luasbc kamailio"  which servers to measure
+#   BENCH_QUIET_WAIT=s       wait up to s seconds for other CPU load to stop before each run (30)
+#   BENCH_KEEP=1             keep the temporary work directory
+#
+# The benchmark never fails on numbers: it prints them. It exits non-zero only
+# when it cannot run at all (no SIPp, no server could be started...).
+set -euo pipefail
+
+BENCH_NAME=options
+UNIT=msg
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init
+
+# Ports (35000-35999). SBC_PORT must match listen: in luasbc.yaml.
+SBC_PORT=35060
+KAM_PORT=35070
+SIPP_PORT=35100
+SIPP_CP=35101 # SIPp control port
+SIPP_MP=35110 # SIPp media port (unused by the scenario, but SIPp binds it)
+KAM_SHM_MB=64
+
+CPU_RATE=${BENCH_CPU_RATE:-2000}
+RATES=${BENCH_RATES:-"2000 4000 8000 12000 16000 20000 24000 28000 32000 40000"}
+
+# bench_uac TAG TARGET RATE COUNT: one SIPp UAC run of OPTIONS transactions, no
+# retransmissions (-nr), no default behaviours (-nd: a failure sends nothing).
+bench_uac() {
+	sipp_uac "$1" "$2" "$3" "$4" $(($3 * RECV_TIMEOUT_MS / 1000 * 2 + 100)) \
+		-sf "$BENCH/options-uac.xml" -nr -nd -recv_timeout "$RECV_TIMEOUT_MS"
+}
+
+# smoke TARGET: a few transactions until they are all answered (server ready), max ~10 s.
+smoke() {
+	local i r
+	for ((i = 0; i < 10; i++)); do
+		r=$(bench_uac "smoke" "$1" 50 20)
+		[[ $(awk '{ print $2 }' <<<"$r") == 20 ]] && return 0
+		sleep 1
+	done
+	return 1
+}
+
+# Everything runs from main, so bash has parsed the whole file before it starts
+# (editing the script while a benchmark runs cannot derail it).
+main() {
+	say "luasbc OPTIONS benchmark, $MODE mode: ${DUR}s per measurement, $REPEAT repetitions; work dir $WORK"
+	ensure_tools
+	command -v sipp >/dev/null 2>&1 || { say "sipp is not installed and could not be installed"; exit 1; }
+	build_sbc
+
+	# The script: lua/default.lua itself, the edge REQINIT operators start from.
+	SCRIPT=$ROOT/lua/default.lua
+	SBC_CFG=$BENCH/luasbc.yaml
+	SCRIPT_NOTE="the REQINIT of the shipped default script"
+	check_sbc "$SBC_CFG"
+
+	# luasbc.
+	if [[ " $SERVERS " == *" luasbc "* && -z $SBC_NOTE ]]; then
+		ports_free "$SBC_PORT" "$SIPP_PORT" "$SIPP_CP" || SBC_NOTE="its ports are in use"
+	fi
+	if [[ " $SERVERS " == *" luasbc "* && -z $SBC_NOTE ]]; then
+		if ! start_sbc "$SBC_CFG" "127.0.0.1:$SBC_PORT" smoke; then
+			SBC_NOTE="luasbc does not answer OPTIONS sip:127.0.0.1:$SBC_PORT with 200"
+			say "$SBC_NOTE; its log:"
+			tail -10 "$WORK/luasbc.log" >&2
+		fi
+		if [[ -z $SBC_NOTE ]]; then
+			say "luasbc up on udp:127.0.0.1:$SBC_PORT (pid $SBC_PID, $SBC_CFG)"
+			measure luasbc "127.0.0.1:$SBC_PORT" "$SBC_PID"
+			stop_sbc
+		fi
+	elif [[ " $SERVERS " == *" luasbc "* ]]; then
+		say "skipping luasbc: $SBC_NOTE"
+	fi
+
+	# Kamailio, with the very same script file.
+	KAM_NOTE=""
+	if [[ " $SERVERS " == *" kamailio "* ]]; then
+		bench_kamailio "$BENCH/kamailio.cfg" "$KAM_PORT $SIPP_PORT $SIPP_CP" \
+			-A "BENCH_SCRIPT=\"$SCRIPT\"" -A "BENCH_LISTEN=udp:127.0.0.1:$KAM_PORT"
+	fi
+
+	{
+		report_head "luasbc OPTIONS benchmark"
+		echo "  script: ${SCRIPT#"$ROOT"/} — $SCRIPT_NOTE"
+		echo "  traffic: SIPp UAC, OPTIONS sip:127.0.0.1:<port> (no user) -> 200 Keepalive, UDP loopback, no retransmissions,"
+		echo "           a transaction succeeds when its 200 arrives within ${RECV_TIMEOUT_MS} ms"
+		echo "  each measurement ${DUR}s, repeated $REPEAT times, median shown; servers run one after the other"
+		[[ -z $SBC_NOTE ]] || echo "  luasbc NOT measured: $SBC_NOTE"
+		[[ -z $KAM_NOTE ]] || echo "  Kamailio NOT measured: $KAM_NOTE"
+		echo
+		report_table "max rate/s" "CPU us/msg"
+		report_memory_notes "$KAM_SHM_MB"
+		echo "          In the table both are taken over the whole series; during the fixed-rate runs (${CPU_RATE}/s) only:"
+		report_mem_lines memcpu
+		echo
+		report_reps max cpu
+		echo
+		report_noise "SIPp"
+		echo
+		report_logs
+	} >"$WORK/table.txt"
+	save_report
+}
+
+main "$@"
+exit 0
