@@ -273,7 +273,7 @@ sipp_uac() {
 		rc=0
 		ulimit -n $((limit + 1024)) 2>/dev/null || true # SIPp wants open calls < open files
 		timeout --kill-after=5 $((gt + 15)) sipp "$target" "$@" \
-			-i 127.0.0.1 -p "$SIPP_PORT" -cp "$SIPP_CP" -mp "$SIPP_MP" \
+			-i "${SIPP_SRC_IP:-127.0.0.1}" -p "$SIPP_PORT" -cp "$SIPP_CP" -mp "$SIPP_MP" \
 			-r "$rate" -rp 1000 -l "$limit" -m "$count" \
 			-buff_size 4194304 -nostdin -timeout "$gt" \
 			-trace_stat -stf "$stf" -fd 1 -trace_err -error_file "$WORK/$tag.err" >"$scr" 2>&1 </dev/null || rc=$?
@@ -381,7 +381,10 @@ start_kam() {
 	if ! "$ready" "$target" || ! kill -0 "$KAM_PID" 2>/dev/null; then
 		say "Kamailio does not answer on $target; its log:"
 		tail -20 "$WORK/kamailio.log" >&2
+		KAM_CHILDREN=$(pgrep -P "$KAM_PID" | tr '\n' ' ' || true)
 		stop_kam
+		# Children whose parent died before we could list them.
+		pkill -KILL -f -- "-P $WORK/kamailio.pid" 2>/dev/null || true
 		return 1
 	fi
 	KAM_CHILDREN=$(pgrep -P "$KAM_PID" | tr '\n' ' ' || true)
