@@ -110,6 +110,17 @@ type Module struct {
 	// New instantiates the module. Env.Core is nil when only the API is being
 	// listed (docs, stubs): New must not do I/O; Start does.
 	New func(env *Env) (Instance, error)
+	// Tables are the module's PostgreSQL tables, with Kamailio's names,
+	// columns and versions, so `sbcctl db create` and deploy/postgres come
+	// from the code that reads them.
+	Tables []Table
+}
+
+// Table is one PostgreSQL table a module reads or writes.
+type Table struct {
+	Name    string // Kamailio's table name
+	Version int    // its row in Kamailio's version table
+	SQL     string // CREATE TABLE (and CREATE INDEX) statements
 }
 
 // Instance is a configured module.

@@ -33,6 +33,9 @@ commands:
   ban list [TABLE]      current bans with reason and time left (htable ipban by default)
   ban rm IP [TABLE]     lift a ban
   pike top [ALL|HOT|WARM]  sources pike is watching or blocking
+  db create|migrate|show   the PostgreSQL tables of every module (Kamailio's schema;
+                        --db-url URL, or db_url of -c CONFIG); talks to the database,
+                        not to sbc
 `
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -45,6 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("c", "", "sbc config file to take rpc.listen / rpc.socket from")
 	asJSON := fs.Bool("json", false, "print raw JSON results")
 	timeout := fs.Duration("timeout", 10*time.Second, "call timeout")
+	dbURL := fs.String("db-url", "", "PostgreSQL URL for the db verbs (default: db_url of -c CONFIG)")
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -53,6 +57,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(rest) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
+	}
+	if rest[0] == "db" {
+		if err := runDB(rest[1:], *dbURL, *cfgPath, stdout); err != nil {
+			fmt.Fprintln(stderr, "sbcctl:", err)
+			return 1
+		}
+		return 0
 	}
 	method, params, format, err := translate(rest)
 	if err != nil {

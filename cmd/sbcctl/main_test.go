@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/luasbc/luasbc/core/backend/backendtest"
 	"github.com/luasbc/luasbc/core/rpc"
 )
 
@@ -59,5 +60,29 @@ func TestAgainstServer(t *testing.T) {
 	// Bad usage: exit 2.
 	if rc := run([]string{"frobnicate"}, &out, &errb); rc != 2 {
 		t.Fatalf("rc=%d", rc)
+	}
+}
+
+func TestDBVerbs(t *testing.T) {
+	url, _ := backendtest.Schema(t)
+	var out, errb bytes.Buffer
+	if rc := run([]string{"--db-url", url, "db", "show"}, &out, &errb); rc != 0 || !strings.Contains(out.String(), "missing") {
+		t.Fatalf("db show on an empty schema: rc %d\n%s%s", rc, out.String(), errb.String())
+	}
+	out.Reset()
+	if rc := run([]string{"--db-url", url, "db", "create"}, &out, &errb); rc != 0 || !strings.Contains(out.String(), "address") {
+		t.Fatalf("db create: rc %d\n%s%s", rc, out.String(), errb.String())
+	}
+	out.Reset()
+	if rc := run([]string{"--db-url", url, "db", "migrate"}, &out, &errb); rc != 0 || !strings.Contains(out.String(), "up to date") {
+		t.Fatalf("db migrate: rc %d\n%s%s", rc, out.String(), errb.String())
+	}
+	out.Reset()
+	run([]string{"--db-url", url, "db", "show"}, &out, &errb)
+	if strings.Contains(out.String(), "missing") {
+		t.Errorf("tables still missing after create:\n%s", out.String())
+	}
+	if rc := run([]string{"db", "show"}, &out, &errb); rc == 0 {
+		t.Error("db show without a database succeeded")
 	}
 }

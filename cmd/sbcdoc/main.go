@@ -24,6 +24,7 @@ import (
 	"github.com/luasbc/luasbc/core"
 	"github.com/luasbc/luasbc/core/rpc"
 	"github.com/luasbc/luasbc/kemi"
+	"github.com/luasbc/luasbc/kemi/dbschema"
 	_ "github.com/luasbc/luasbc/modules/all"
 )
 
@@ -82,7 +83,9 @@ func generate() (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return render(api, serverRPC()), nil
+	files := render(api, serverRPC())
+	files["deploy/postgres/luasbc.sql"] = []byte(dbschema.Script(dbschema.All()))
+	return files, nil
 }
 
 // serverRPC lists the methods cmd/sbc registers outside the engine. Their

@@ -21,7 +21,8 @@ import (
 
 func init() {
 	kemi.RegisterModule(&kemi.Module{
-		Name: "htable",
+		Name:   "htable",
+		Tables: []kemi.Table{{Name: "htable", Version: 2, SQL: SchemaSQL}},
 		Doc: "Named hash tables of string/integer items with auto-expiry ($sht, KSR.htable.*), " +
 			"loaded from PostgreSQL, optionally shared between nodes through Redis (redis=1).",
 		Params: []kemi.ParamDef{

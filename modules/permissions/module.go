@@ -11,6 +11,26 @@ import "github.com/luasbc/luasbc/kemi"
 func init() {
 	kemi.RegisterModule(&kemi.Module{
 		Name: "permissions",
+		Tables: []kemi.Table{
+			{Name: "address", Version: 6, SQL: `CREATE TABLE address (
+    id SERIAL PRIMARY KEY NOT NULL,
+    grp INTEGER DEFAULT 1 NOT NULL,
+    ip_addr VARCHAR(50) NOT NULL,
+    mask INTEGER DEFAULT 32 NOT NULL,
+    port SMALLINT DEFAULT 0 NOT NULL,
+    tag VARCHAR(64)
+);`},
+			{Name: "trusted", Version: 6, SQL: `CREATE TABLE trusted (
+    id SERIAL PRIMARY KEY NOT NULL,
+    src_ip VARCHAR(50) NOT NULL,
+    proto VARCHAR(4) NOT NULL,
+    from_pattern VARCHAR(64) DEFAULT NULL,
+    ruri_pattern VARCHAR(64) DEFAULT NULL,
+    tag VARCHAR(64),
+    priority INTEGER DEFAULT 0 NOT NULL
+);
+CREATE INDEX trusted_peer_idx ON trusted (src_ip);`},
+		},
 		Doc: "Access control: address groups with subnets (allow_source_address, allow_address), trusted peers " +
 			"(allow_trusted), allow/deny rule files (allow_routing, allow_register, allow_uri). Tables from a file or PostgreSQL.",
 		Params: params,

@@ -22,7 +22,14 @@ import (
 func init() {
 	kemi.RegisterModule(&kemi.Module{
 		Name: "secfilter",
-		Doc:  "Block/allow lists of user agents, IPs, countries, domains and users, a destination blacklist, and SQL-injection checks on headers.",
+		Tables: []kemi.Table{{Name: "secfilter", Version: 1, SQL: `CREATE TABLE secfilter (
+    id SERIAL PRIMARY KEY NOT NULL,
+    action SMALLINT DEFAULT 0 NOT NULL,
+    type SMALLINT DEFAULT 0 NOT NULL,
+    data VARCHAR(64) DEFAULT '' NOT NULL
+);
+CREATE INDEX secfilter_secfilter_idx ON secfilter (action, type, data);`}},
+		Doc: "Block/allow lists of user agents, IPs, countries, domains and users, a destination blacklist, and SQL-injection checks on headers.",
 		Params: []kemi.ParamDef{
 			{Name: "db_url", Default: "", Doc: "Where the secfilter table is: postgres://… (a module value overrides the global db_url) or text://DIR for the db_text file DIR/<table_name>. Empty (and no global db_url): the lists start empty."},
 			{Name: "table_name", Default: "secfilter", Doc: "Table (or db_text file) name."},
