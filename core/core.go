@@ -60,6 +60,10 @@ type Core struct {
 	// for edits that depend on it (rr's Record-Route with the socket's
 	// address); they run for stateless forwards and for every tm branch.
 	OutHooks []func(m *msg.Msg, out *msg.Socket) []msg.Lump
+	// ReceiveFilters and SendFilters are the raw-message hooks of topology
+	// hiding: before parsing, and as the last step before sending (Prepare).
+	ReceiveFilters []ReceiveFilter
+	SendFilters    []SendFilter
 	// RequestDone run after the request route returned (tmx forgets the
 	// request it tracked for t_precheck_trans).
 	RequestDone []func(m *msg.Msg)
@@ -236,6 +240,9 @@ func (c *Core) handle(p transport.Packet) {
 				zap.Stack("stack"))
 		}
 	}()
+	if len(c.ReceiveFilters) > 0 && !c.received(&p) {
+		return
+	}
 	m, err := msg.Parse(p.Data, p.Src, p.Sock, p.Sock.Proto)
 	if err != nil {
 		c.badMessage(p, err)
@@ -375,7 +382,11 @@ func (c *Core) SendReply(m *msg.Msg, o msg.ReplyOpts) error {
 	var b msg.Builder
 	m.BuildReply(&b, o)
 	dst := ReplyDest(m)
-	_, err := c.TP.Send(m.Proto, dst, b.B, transport.SendOpts{
+	data, ok := c.Prepare(m, b.B, msg.SendInfo{Proto: m.Proto, Addr: dst}, true, true)
+	if !ok {
+		return nil
+	}
+	_, err := c.TP.Send(m.Proto, dst, data, transport.SendOpts{
 		From: m.Rcv, ConnID: m.ConnID, NoConnect: m.ReplyNoConnect, Close: m.ReplyClose,
 	})
 	if o.Code >= 200 {
@@ -534,11 +545,12 @@ func (c *Core) Forward(ctx context.Context, m *msg.Msg, uri string) error {
 	m.Lumps = c.OutLumps(m, sock)
 	m.BuildRequest(&b, msg.ForwardOpts{RURI: m.RURIString(), Via: c.ViaFor(m, sock, Branch(m, t.Addr.String())), MaxFwd: mf})
 	m.Lumps = saved
-	if c.Router.Onsend(m, msg.SendInfo{Proto: t.Proto, Addr: t.Addr}, b.B) {
+	data, ok := c.Prepare(m, b.B, msg.SendInfo{Proto: t.Proto, Addr: t.Addr}, false, false)
+	if !ok {
 		c.st.dropReq.Inc()
 		return nil
 	}
-	if _, err := c.TP.Send(t.Proto, t.Addr, b.B, transport.SendOpts{From: sock, NoConnect: m.ForwardNoConnect, Close: m.ForwardClose, Ctx: ctx}); err != nil {
+	if _, err := c.TP.Send(t.Proto, t.Addr, data, transport.SendOpts{From: sock, NoConnect: m.ForwardNoConnect, Close: m.ForwardClose, Ctx: ctx}); err != nil {
 		c.st.errReq.Inc()
 		m.ErrCode = 477
 		return err
@@ -586,11 +598,12 @@ func (c *Core) RelayReply(m *msg.Msg) {
 		c.st.dropRpl.Inc()
 		return
 	}
-	if c.Router.Onsend(m, msg.SendInfo{Proto: proto, Addr: dst}, b.B) {
+	data, ok := c.Prepare(m, b.B, msg.SendInfo{Proto: proto, Addr: dst}, true, false)
+	if !ok {
 		c.st.dropRpl.Inc()
 		return
 	}
-	if _, err := c.TP.Send(proto, dst, b.B, transport.SendOpts{From: m.Rcv, NoConnect: m.ForwardNoConnect}); err != nil {
+	if _, err := c.TP.Send(proto, dst, data, transport.SendOpts{From: m.Rcv, NoConnect: m.ForwardNoConnect}); err != nil {
 		c.st.errRpl.Inc()
 		return
 	}

@@ -361,7 +361,8 @@ func itoa3(n int) string {
 // sendUpstream sends reply bytes to where the request came from and keeps
 // them for retransmitted requests.
 func (x *TM) sendUpstream(t *Transaction, m *msg.Msg, data []byte, code int) {
-	if x.core.Router.Onsend(m, msg.SendInfo{Proto: t.rplProto, Addr: t.rplDst}, data) {
+	data, ok := x.core.Prepare(m, data, msg.SendInfo{Proto: t.rplProto, Addr: t.rplDst}, true, false)
+	if !ok {
 		return
 	}
 	t.status = code

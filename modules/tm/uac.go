@@ -123,9 +123,11 @@ func (x *TM) sendBranch(ctx context.Context, m *msg.Msg, t *Transaction, d targe
 	var bb msg.Builder
 	bm.BuildRequest(&bb, msg.ForwardOpts{RURI: b.uri, Via: b.via, MaxFwd: mf})
 	b.req = bb.B
-	if x.core.Router.Onsend(bm, msg.SendInfo{Proto: tgt.Proto, Addr: tgt.Addr}, b.req) {
+	data, ok := x.core.Prepare(bm, b.req, msg.SendInfo{Proto: tgt.Proto, Addr: tgt.Addr}, false, false)
+	if !ok {
 		return errors.New("dropped in onsend route")
 	}
+	b.req = data
 	_, conn, err := x.core.TP.SendConn(tgt.Proto, tgt.Addr, b.req, transport.SendOpts{From: sock,
 		NoConnect: bm.ForwardNoConnect, Close: bm.ForwardClose, Ctx: ctx})
 	if err != nil {

@@ -181,7 +181,10 @@ func (x *TM) localReply(t *Transaction, m *msg.Msg, code int, reason string, hdr
 	}
 	var b msg.Builder
 	t.req.BuildReply(&b, o)
-	data := append([]byte(nil), b.B...)
+	data, ok := x.core.Prepare(t.req, append([]byte(nil), b.B...), msg.SendInfo{Proto: t.rplProto, Addr: t.rplDst}, true, true)
+	if !ok {
+		return -1
+	}
 	if code >= 200 {
 		if !t.final {
 			t.final = true
