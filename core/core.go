@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/luasbc/luasbc/core/config"
+	"github.com/luasbc/luasbc/core/metrics"
 	"github.com/luasbc/luasbc/core/msg"
 	"github.com/luasbc/luasbc/core/stats"
 	"github.com/luasbc/luasbc/core/transport"
@@ -251,6 +252,7 @@ func (c *Core) handle(p transport.Packet) {
 	m.ID = c.nextID.Add(1)
 	m.ConnID = p.ConnID
 	if m.Req != nil {
+		metrics.Received(m.Method(), 0)
 		c.st.rcvReq.Inc()
 		for _, f := range c.RequestFilters {
 			if f(m) {
@@ -265,6 +267,7 @@ func (c *Core) handle(p transport.Packet) {
 		return
 	}
 	c.st.rcvRpl.Inc()
+	metrics.Received(m.Method(), m.Status())
 	c.HandleReply(m)
 }
 

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"github.com/luasbc/luasbc/core/metrics"
 	"github.com/luasbc/luasbc/core/msg"
 	"github.com/luasbc/luasbc/core/transport"
 )
@@ -30,16 +31,36 @@ func (c *Core) Prepare(m *msg.Msg, data []byte, to msg.SendInfo, reply, local bo
 	if !local && c.Router != nil && c.Router.Onsend(m, to, data) {
 		return nil, false
 	}
-	if len(c.SendFilters) == 0 {
-		return data, true
-	}
-	o := &Outgoing{M: m, Data: data, To: to, Reply: reply || local, Local: local}
-	for _, f := range c.SendFilters {
-		if !f(o) {
-			return nil, false
+	if len(c.SendFilters) > 0 {
+		o := &Outgoing{M: m, Data: data, To: to, Reply: reply || local, Local: local}
+		for _, f := range c.SendFilters {
+			if !f(o) {
+				return nil, false
+			}
 		}
+		data = o.Data
 	}
-	return o.Data, true
+	status := 0
+	if reply || local {
+		status = statusOf(data)
+	}
+	metrics.Sent(m.Method(), status, local)
+	return data, true
+}
+
+// statusOf reads the code of a status line ("SIP/2.0 200 OK"), 0 if none.
+func statusOf(b []byte) int {
+	if len(b) < 11 || string(b[:8]) != "SIP/2.0 " {
+		return 0
+	}
+	n := 0
+	for _, d := range b[8:11] {
+		if d < '0' || d > '9' {
+			return 0
+		}
+		n = n*10 + int(d-'0')
+	}
+	return n
 }
 
 // received runs the receive filters; false drops the packet.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/luasbc/luasbc/core"
 	"github.com/luasbc/luasbc/core/config"
+	"github.com/luasbc/luasbc/core/metrics"
 	"github.com/luasbc/luasbc/core/msg"
 	"github.com/luasbc/luasbc/core/rpc"
 	"github.com/luasbc/luasbc/core/stats"
@@ -535,8 +536,9 @@ func (e *Engine) run(st *State, m *msg.Msg, fname string, arg []string) bool {
 	prev := st.ctx.M
 	st.ctx.M = m
 	outer := st.depth == 0
+	start := time.Now()
 	if outer {
-		st.deadline.Store(time.Now().Add(e.timeout).UnixNano())
+		st.deadline.Store(start.Add(e.timeout).UnixNano())
 	}
 	st.depth++
 	L.Push(fn)
@@ -548,6 +550,7 @@ func (e *Engine) run(st *State, m *msg.Msg, fname string, arg []string) bool {
 	if outer {
 		st.deadline.Store(0)
 	}
+	metrics.LuaCallback(fname, time.Since(start))
 	st.ctx.M = prev
 	if err != nil {
 		e.callError(st, m, fname, err)

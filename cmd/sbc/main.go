@@ -17,6 +17,7 @@ import (
 	"github.com/luasbc/luasbc/core"
 	"github.com/luasbc/luasbc/core/backend"
 	"github.com/luasbc/luasbc/core/config"
+	"github.com/luasbc/luasbc/core/metrics"
 	"github.com/luasbc/luasbc/core/rpc"
 	"github.com/luasbc/luasbc/kemi"
 	_ "github.com/luasbc/luasbc/modules/all"
@@ -110,6 +111,9 @@ func run() int {
 		log.Error("start-up failed", zap.Error(err))
 		return 1
 	}
+	rs.Handle("/metrics", metrics.Handler())
+	rs.Handle("/health", metrics.HealthHandler())
+	rs.Handle("/ready", metrics.ReadyHandler())
 	if cfg.RPC.Listen != "" {
 		addr, err := rs.ListenHTTP(cfg.RPC.Listen)
 		if err != nil {
@@ -125,6 +129,7 @@ func run() int {
 		}
 	}
 	c.Run()
+	metrics.SetReady(true)
 	v, _, path := eng.Version()
 	log.Info("luasbc started", zap.Strings("listen", cfg.ListenRaw), zap.String("script", path),
 		zap.Int("script_version", v), zap.Int("workers", c.Workers()))
@@ -139,6 +144,7 @@ func run() int {
 			continue
 		}
 		log.Info("stopping", zap.String("signal", s.String()))
+		metrics.SetReady(false)
 		break
 	}
 	rs.Close()

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/luasbc/luasbc/core/metrics"
 	"io"
 	"net"
 	"net/http"
@@ -189,6 +190,7 @@ func (s *Server) Call(ctx context.Context, name string, p Params) (result any, r
 	m, ok := s.lookup(name)
 	if !ok {
 		s.errs.Inc()
+		metrics.RPCCall(name, false, false)
 		return nil, &Error{Code: CodeNotFound, Message: "Method Not Found"}
 	}
 	defer func() {
@@ -196,6 +198,7 @@ func (s *Server) Call(ctx context.Context, name string, p Params) (result any, r
 			s.log.Error("rpc method panicked", zap.String("method", name), zap.Any("panic", r))
 			result, rerr = nil, &Error{Code: CodeInternal, Message: "Internal Error"}
 		}
+		metrics.RPCCall(m.Name, true, rerr == nil)
 	}()
 	res, err := m.Fn(ctx, p)
 	if err != nil {
