@@ -33,6 +33,7 @@ commands:
   ban list [TABLE]      current bans with reason and time left (htable ipban by default)
   ban rm IP [TABLE]     lift a ban
   pike top [ALL|HOT|WARM]  sources pike is watching or blocking
+  completion bash       shell completion: source <(sbcctl completion bash)
   db create|migrate|show   the PostgreSQL tables of every module (Kamailio's schema;
                         --db-url URL, or db_url of -c CONFIG); talks to the database,
                         not to sbc
@@ -57,6 +58,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(rest) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
+	}
+	if rest[0] == "completion" {
+		shell := "bash"
+		if len(rest) > 1 {
+			shell = rest[1]
+		}
+		if err := completion(stdout, shell); err != nil {
+			fmt.Fprintln(stderr, "sbcctl:", err)
+			return 2
+		}
+		return 0
 	}
 	if rest[0] == "db" {
 		if err := runDB(rest[1:], *dbURL, *cfgPath, stdout); err != nil {

@@ -86,3 +86,20 @@ func TestDBVerbs(t *testing.T) {
 		t.Error("db show without a database succeeded")
 	}
 }
+
+func TestCompletionAndUsage(t *testing.T) {
+	var out, errb bytes.Buffer
+	if rc := run([]string{"completion", "bash"}, &out, &errb); rc != 0 || !strings.Contains(out.String(), "complete -F _sbcctl sbcctl") {
+		t.Fatalf("completion: rc %d\n%s", rc, out.String())
+	}
+	out.Reset()
+	errb.Reset()
+	if rc := run([]string{"frobnicate"}, &out, &errb); rc != 2 || !strings.Contains(errb.String(), "usage:") {
+		t.Errorf("unknown verb: rc %d, stderr %q", rc, errb.String())
+	}
+	errb.Reset()
+	if rc := run([]string{"--url", "http://127.0.0.1:1/rpc", "uptime"}, &out, &errb); rc != 1 ||
+		strings.Count(strings.TrimSpace(errb.String()), "\n") != 0 || !strings.Contains(errb.String(), "is sbc running?") {
+		t.Errorf("server down: rc %d, stderr %q (want one line)", rc, errb.String())
+	}
+}
