@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs what the end-to-end tests need: SIPp (Debian package sip-tester),
-# SIPVicious (sipvicious) and fail2ban (fail2ban-regex checks deploy/fail2ban). Idempotent: a no-op when both are already present;
+# SIPVicious (sipvicious), fail2ban (fail2ban-regex checks deploy/fail2ban) and
+# rtpengine (rtpengine-daemon, run in userspace mode by the media tests). Idempotent: a no-op when both are already present;
 # apt-get update runs only when something must be installed.
 set -eu
 
@@ -11,9 +12,10 @@ if ! command -v svmap >/dev/null 2>&1 && ! command -v sipvicious_svmap >/dev/nul
 fi
 
 command -v fail2ban-regex >/dev/null 2>&1 || missing="$missing fail2ban"
+command -v rtpengine >/dev/null 2>&1 || missing="$missing rtpengine-daemon"
 
 if [ -z "$missing" ]; then
-	echo "deps: sipp, sipvicious and fail2ban already installed"
+	echo "deps: sipp, sipvicious, fail2ban and rtpengine already installed"
 	exit 0
 fi
 
@@ -42,4 +44,5 @@ command -v sipp >/dev/null 2>&1 || { echo "deps: sipp still missing" >&2; exit 1
 command -v svmap >/dev/null 2>&1 || command -v sipvicious_svmap >/dev/null 2>&1 ||
 	{ echo "deps: svmap still missing" >&2; exit 1; }
 command -v fail2ban-regex >/dev/null 2>&1 || { echo "deps: fail2ban-regex still missing" >&2; exit 1; }
+command -v rtpengine >/dev/null 2>&1 || { echo "deps: rtpengine still missing" >&2; exit 1; }
 echo "deps: done"

@@ -194,11 +194,11 @@ func (m *Msg) BuildReplyRelay(b *Builder) bool {
 		b.s("\r\n")
 	}
 	body := m.Body()
-	m.writeHeaders(b, skip, len(body), m.NewBody != nil, false)
-	b.s("\r\n")
 	if m.NewBody != nil {
 		body = *m.NewBody
 	}
+	m.writeHeaders(b, skip, len(body), m.NewBody != nil, false)
+	b.s("\r\n")
 	b.s(body)
 	return true
 }

@@ -189,6 +189,7 @@ const (
 	RouteBranch
 	RouteTmReply
 	RouteEvent
+	RouteBranchFailure // tm's t_on_branch_failure callback
 )
 
 // ParseError carries why a buffer is not a SIP message.

@@ -2,6 +2,7 @@ package msg
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -170,5 +171,27 @@ func BenchmarkBuildRequest(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		m.BuildRequest(&bb, ForwardOpts{RURI: m.RURIString(), Via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx", MaxFwd: 69})
+	}
+}
+
+// A relayed reply whose body the script replaced (rtpengine's answer) says
+// the new length.
+func TestReplyRelayNewBodyLength(t *testing.T) {
+	raw := "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKus\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKthem\r\n" +
+		"From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\n" +
+		"Content-Length: 10\r\n\r\n0123456789"
+	m, err := Parse([]byte(raw), netip.MustParseAddrPort("192.0.2.2:5060"), nil, UDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nb := "v=0\r\no=- 1 1 IN IP4 203.0.113.5\r\n"
+	m.NewBody = &nb
+	var b Builder
+	if !m.BuildReplyRelay(&b) {
+		t.Fatal("not built")
+	}
+	out := string(b.B)
+	if !strings.Contains(out, "Content-Length: "+strconv.Itoa(len(nb))+"\r\n") || !strings.HasSuffix(out, "\r\n\r\n"+nb) {
+		t.Errorf("relayed reply:\n%s", out)
 	}
 }

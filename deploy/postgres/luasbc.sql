@@ -9,6 +9,30 @@ CREATE TABLE version (
     CONSTRAINT version_table_name_idx UNIQUE (table_name)
 );
 
+-- module acc
+CREATE TABLE acc (
+    id SERIAL PRIMARY KEY NOT NULL,
+    method VARCHAR(16) DEFAULT '' NOT NULL,
+    from_tag VARCHAR(128) DEFAULT '' NOT NULL,
+    to_tag VARCHAR(128) DEFAULT '' NOT NULL,
+    callid VARCHAR(255) DEFAULT '' NOT NULL,
+    sip_code VARCHAR(3) DEFAULT '' NOT NULL,
+    sip_reason VARCHAR(128) DEFAULT '' NOT NULL,
+    time TIMESTAMP WITHOUT TIME ZONE NOT NULL
+);
+CREATE INDEX acc_callid_idx ON acc (callid);
+INSERT INTO version (table_name, table_version) VALUES ('acc', 5);
+
+-- module acc
+CREATE TABLE acc_cdrs (
+    id SERIAL PRIMARY KEY NOT NULL,
+    start_time TIMESTAMP WITHOUT TIME ZONE DEFAULT '2000-01-01 00:00:00' NOT NULL,
+    end_time TIMESTAMP WITHOUT TIME ZONE DEFAULT '2000-01-01 00:00:00' NOT NULL,
+    duration REAL DEFAULT 0 NOT NULL
+);
+CREATE INDEX acc_cdrs_start_time_idx ON acc_cdrs (start_time);
+INSERT INTO version (table_name, table_version) VALUES ('acc_cdrs', 2);
+
 -- module permissions
 CREATE TABLE address (
     id SERIAL PRIMARY KEY NOT NULL,
@@ -31,6 +55,32 @@ CREATE TABLE htable (
 );
 INSERT INTO version (table_name, table_version) VALUES ('htable', 2);
 
+-- module acc
+CREATE TABLE missed_calls (
+    id SERIAL PRIMARY KEY NOT NULL,
+    method VARCHAR(16) DEFAULT '' NOT NULL,
+    from_tag VARCHAR(128) DEFAULT '' NOT NULL,
+    to_tag VARCHAR(128) DEFAULT '' NOT NULL,
+    callid VARCHAR(255) DEFAULT '' NOT NULL,
+    sip_code VARCHAR(3) DEFAULT '' NOT NULL,
+    sip_reason VARCHAR(128) DEFAULT '' NOT NULL,
+    time TIMESTAMP WITHOUT TIME ZONE NOT NULL
+);
+CREATE INDEX missed_calls_callid_idx ON missed_calls (callid);
+INSERT INTO version (table_name, table_version) VALUES ('missed_calls', 4);
+
+-- module rtpengine
+CREATE TABLE rtpengine (
+    id SERIAL PRIMARY KEY NOT NULL,
+    setid INTEGER DEFAULT 0 NOT NULL,
+    url VARCHAR(64) NOT NULL,
+    weight INTEGER DEFAULT 1 NOT NULL,
+    disabled INTEGER DEFAULT 0 NOT NULL,
+    stamp TIMESTAMP WITHOUT TIME ZONE DEFAULT '1900-01-01 00:00:01' NOT NULL,
+    CONSTRAINT rtpengine_rtpengine_nodes UNIQUE (setid, url)
+);
+INSERT INTO version (table_name, table_version) VALUES ('rtpengine', 1);
+
 -- module secfilter
 CREATE TABLE secfilter (
     id SERIAL PRIMARY KEY NOT NULL,
@@ -40,6 +90,19 @@ CREATE TABLE secfilter (
 );
 CREATE INDEX secfilter_secfilter_idx ON secfilter (action, type, data);
 INSERT INTO version (table_name, table_version) VALUES ('secfilter', 1);
+
+-- module auth_db
+CREATE TABLE subscriber (
+    id SERIAL PRIMARY KEY NOT NULL,
+    username VARCHAR(64) DEFAULT '' NOT NULL,
+    domain VARCHAR(64) DEFAULT '' NOT NULL,
+    password VARCHAR(64) DEFAULT '' NOT NULL,
+    ha1 VARCHAR(128) DEFAULT '' NOT NULL,
+    ha1b VARCHAR(128) DEFAULT '' NOT NULL,
+    CONSTRAINT subscriber_account_idx UNIQUE (username, domain)
+);
+CREATE INDEX subscriber_username_idx ON subscriber (username);
+INSERT INTO version (table_name, table_version) VALUES ('subscriber', 7);
 
 -- module permissions
 CREATE TABLE trusted (

@@ -586,6 +586,149 @@ function KSR.x.modf(p1) end
 ---No-op. Callable outside message processing.
 function KSR.x.probe() end
 
+---Transaction accounting (acc, missed_calls) to the log and PostgreSQL, and call data records; batched, spooled to disk while the database is away.
+---@class KSR.acc
+KSR.acc = {}
+
+---Account the current request to table (PVs expanded) now. 1 ok, -1 no database.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.acc.acc_db_request(p1, p2) end
+
+---Account the current request to the log now; comment "CODE TEXT" gives sip_code and sip_reason (PVs expanded). 1 ok.
+---@param p1 string
+---@return integer
+function KSR.acc.acc_log_request(p1) end
+
+---Account the current request to the log and, with a database, to table. 1 ok.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.acc.acc_request(p1, p2) end
+
+---Digest authentication: challenges, verification against a script-given password or HA1, stateless HMAC nonces shared by nodes with one secret, nonce-count and one-time-nonce replay protection, MD5 and SHA-256 (RFC 8760), the $au/$ar/$adu... variables and the auth.failures RPC.
+---@class KSR.auth
+KSR.auth = {}
+
+---Digest algorithm(s) for the challenges of this request: MD5, SHA-256, SHA-512-256, a -sess variant, or (luasbc) a comma-separated list. 1 ok, -1 unknown.
+---@param p1 string
+---@return integer
+function KSR.auth.auth_algorithm(p1) end
+
+---401 with WWW-Authenticate for REGISTER, 407 with Proxy-Authenticate otherwise. flags: 1 qop=auth, 2 qop=auth-int, 4 no automatic 500, 16 stale=true. 1 sent, -2 challenge not built, -3 reply not sent.
+---@param p1 string
+---@param p2 integer
+---@return integer
+function KSR.auth.auth_challenge(p1, p2) end
+
+---Put a WWW-Authenticate header line (name and CRLF included; one line per algorithm) into the variable pvdest, without sending anything. 1 ok, -1 bad variable, -2 not built.
+---@param p1 string
+---@param p2 integer
+---@param p3 string
+---@return integer
+function KSR.auth.auth_get_www_authenticate(p1, p2, p3) end
+
+---Remove the credentials header the last authentication used from the forwarded request. 1 ok, -1 none authorized.
+---@return integer
+function KSR.auth.consume_credentials() end
+
+---1 if a Proxy-Authorization or Authorization header has Digest credentials for realm, else -1.
+---@param p1 string
+---@return integer
+function KSR.auth.has_credentials(p1) end
+
+---407 with Proxy-Authenticate (flags as auth_challenge).
+---@param p1 string
+---@param p2 integer
+---@return integer
+function KSR.auth.proxy_challenge(p1, p2) end
+
+---pv_www_authenticate for REGISTER, pv_proxy_authenticate otherwise; checks 1: the auth user must be the To user (REGISTER, PUBLISH) or From user (-8 otherwise).
+---@param p1 string
+---@param p2 string
+---@param p3 integer
+---@param p4 integer
+---@return integer
+function KSR.auth.pv_auth_check(p1, p2, p3, p4) end
+
+---As pv_www_authenticate, with the Proxy-Authorization credentials.
+---@param p1 string
+---@param p2 string
+---@param p3 integer
+---@return integer
+function KSR.auth.pv_proxy_authenticate(p1, p2, p3) end
+
+---Verify the Authorization credentials for realm against passwd. flags: 1 passwd is HA1; 2/4/8 on failure put a challenge (no qop / auth / auth-int) into challenge_attr; 16 with stale=true. 1 ok; -1 error; -2 wrong password; -4 stale nonce; -5 no credentials; -6 nonce reused.
+---@param p1 string
+---@param p2 string
+---@param p3 integer
+---@return integer
+function KSR.auth.pv_www_authenticate(p1, p2, p3) end
+
+---pv_www_authenticate with the method used in the digest (instead of the request's).
+---@param p1 string
+---@param p2 string
+---@param p3 integer
+---@param p4 string
+---@return integer
+function KSR.auth.pv_www_authenticate_method(p1, p2, p3, p4) end
+
+---401 with WWW-Authenticate (flags as auth_challenge).
+---@param p1 string
+---@param p2 integer
+---@return integer
+function KSR.auth.www_challenge(p1, p2) end
+
+---Digest authentication against the subscriber table (PostgreSQL, Kamailio's columns) or a subscriber file: auth_check, www_authenticate, is_subscriber, load_credentials into AVPs. Needs the auth module.
+---@class KSR.auth_db
+KSR.auth_db = {}
+
+---www_authenticate for REGISTER, proxy_authenticate otherwise; flags 1: the auth user must be the To and From user (REGISTER), From, To and R-URI user (PUBLISH), From user (others); flags 3: not for INVITE, BYE, PRACK, UPDATE, MESSAGE. 1 ok; -1 error; -2 wrong password; -3 unknown user; -4 stale nonce; -5 no credentials; -6 nonce reused; -8 user mismatch.
+---@param p1 string
+---@param p2 string
+---@param p3 integer
+---@return integer
+function KSR.auth_db.auth_check(p1, p2, p3) end
+
+---1 if the table has a subscriber for the URI's user (and host with flags 1); flags 2: do not load the credentials into AVPs. -2 none, -1 error.
+---@param p1 string
+---@param p2 string
+---@param p3 integer
+---@return integer
+function KSR.auth_db.is_subscriber(p1, p2, p3) end
+
+---luasbc (native in Kamailio): verify the Proxy-Authorization credentials; an empty realm is the From host. 1 ok; -1 error; -2 wrong password; -3 unknown user; -4 stale nonce; -5 no credentials; -6 nonce reused.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.auth_db.proxy_authenticate(p1, p2) end
+
+---luasbc (native in Kamailio): the old name of proxy_authenticate.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.auth_db.proxy_authorize(p1, p2) end
+
+---Verify the Authorization credentials for realm against the table. 1 ok; -1 error; -2 wrong password; -3 unknown user; -4 stale nonce; -5 no credentials; -6 nonce reused.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.auth_db.www_authenticate(p1, p2) end
+
+---www_authenticate with the method used in the digest.
+---@param p1 string
+---@param p2 string
+---@param p3 string
+---@return integer
+function KSR.auth_db.www_authenticate_method(p1, p2, p3) end
+
+---luasbc (native in Kamailio): the old name of www_authenticate.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.auth_db.www_authorize(p1, p2) end
+
 ---Subset of Kamailio's corex: has_ruri_user, has_user_agent, is_faked_msg, extended flags and send-socket selection.
 ---@class KSR.corex
 KSR.corex = {}
@@ -1285,6 +1428,180 @@ function KSR.rr.record_route_preset_one(p1) end
 ---Undo the Record-Route added for this request by record_route & co. (a second record_route call still returns -1, as in Kamailio). 1.
 ---@return integer
 function KSR.rr.remove_record_route() end
+
+---Media anchoring with Sipwise rtpengine over the ng control protocol: offer/answer/delete, recording, media control, weighted sets with failover.
+---@class KSR.rtpengine
+KSR.rtpengine = {}
+
+---Block DTMF events (all, directional, address=, from-tag=). 1 done, -1 failed.
+---@param p1 string
+---@return integer
+function KSR.rtpengine.block_dtmf(p1) end
+
+---Block DTMF events (all, directional, address=, from-tag=). No flags. 1 done, -1 failed.
+---@return integer
+function KSR.rtpengine.block_dtmf0() end
+
+---Block media (all, directional, address=, from-tag=). 1 done, -1 failed.
+---@param p1 string
+---@return integer
+function KSR.rtpengine.block_media(p1) end
+
+---Block media (all, directional, address=, from-tag=). No flags. 1 done, -1 failed.
+---@return integer
+function KSR.rtpengine.block_media0() end
+
+---Inject a DTMF event (code= [duration=] [volume=] [pause=]). 1 done, -1 failed.
+---@param p1 string
+---@return integer
+function KSR.rtpengine.play_dtmf(p1) end
+
+---Play a file (file=, db-id=) to a party (from-tag= or the message's From). 1 done, -1 failed.
+---@param p1 string
+---@return integer
+function KSR.rtpengine.play_media(p1) end
+
+---Send the message's SDP as an answer; the body becomes rtpengine's SDP. 1 done, -1 failed.
+---@param p1 string
+---@return integer
+function KSR.rtpengine.rtpengine_answer(p1) end
+
+---Send the message's SDP as an answer; the body becomes rtpengine's SDP. No flags. 1 done, -1 failed.
+---@return integer
+function KSR.rtpengine.rtpengine_answer0() end
+
+---End the media session of the call (or of a branch with via-branch / to-tag). 1 done, -1 failed.
+---@param p1 string
+---@return integer
+function KSR.rtpengine.rtpengine_delete(p1) end
+
+---End the media session of the call (or of a branch with via-branch / to-tag). No flags. 1 done, -1 failed.
+---@return integer
+function KSR.rtpengine.rtpengine_delete0() end
+
+---Trickle ICE: not supported in luasbc; -1.
+---@param p1 string
+---@return integer
+function KSR.rtpengine.rtpengine_info(p1) end
+
+---Trickle ICE: not supported in luasbc; -1.
+---@return integer
+function KSR.rtpengine.rtpengine_info0() end
+
+---Offer on INVITE/UPDATE with SDP, answer on ACK/PRACK and on 1xx/2xx replies with SDP, delete on BYE, CANCEL, negative replies and in failure route. 1 done, -1 failed or nothing to do.
+---@param p1 string
+---@return integer
+function KSR.rtpengine.rtpengine_manage(p1) end
+
+---rtpengine_manage without flags.
+---@return integer
+function KSR.rtpengine.rtpengine_manage0() end
+
+---Send the message's SDP as an offer; the body becomes rtpengine's SDP. 1 done, -1 failed.
+---@param p1 string
+---@return integer
+function KSR.rtpengine.rtpengine_offer(p1) end
+
+---Send the message's SDP as an offer; the body becomes rtpengine's SDP. No flags. 1 done, -1 failed.
+---@return integer
+function KSR.rtpengine.rtpengine_offer0() end
+
+---Ask rtpengine about the call (statistics). 1 done, -1 failed.
+---@param p1 string
+---@return integer
+function KSR.rtpengine.rtpengine_query(p1) end
+
+---Ask rtpengine about the call (statistics). No flags. 1 done, -1 failed.
+---@return integer
+function KSR.rtpengine.rtpengine_query0() end
+
+---Query the call; store the answer as JSON (fmt "j" compact, "jp" pretty) in the variable named by var. 1 done, -1 failed.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.rtpengine.rtpengine_query_v(p1, p2) end
+
+---Use set r1 for the next commands of this message. 1 ok, -1 no such set.
+---@param p1 integer
+---@return integer
+function KSR.rtpengine.set_rtpengine_set(p1) end
+
+---Use set r1, then set r2 (daisy-chained instances). 1 ok, -1 no such set.
+---@param p1 integer
+---@param p2 integer
+---@return integer
+function KSR.rtpengine.set_rtpengine_set2(p1, p2) end
+
+---Replace audio with silence. 1 done, -1 failed.
+---@param p1 string
+---@return integer
+function KSR.rtpengine.silence_media(p1) end
+
+---Replace audio with silence. No flags. 1 done, -1 failed.
+---@return integer
+function KSR.rtpengine.silence_media0() end
+
+---Start PCM forwarding of the recording daemon. 1 done, -1 failed.
+---@param p1 string
+---@return integer
+function KSR.rtpengine.start_forwarding(p1) end
+
+---Start PCM forwarding of the recording daemon. No flags. 1 done, -1 failed.
+---@return integer
+function KSR.rtpengine.start_forwarding0() end
+
+---Ask rtpengine to record the call. 1 done, -1 failed.
+---@return integer
+function KSR.rtpengine.start_recording() end
+
+---Stop PCM forwarding. 1 done, -1 failed.
+---@param p1 string
+---@return integer
+function KSR.rtpengine.stop_forwarding(p1) end
+
+---Stop PCM forwarding. No flags. 1 done, -1 failed.
+---@return integer
+function KSR.rtpengine.stop_forwarding0() end
+
+---Stop what play_media plays. 1 done, -1 failed.
+---@param p1 string
+---@return integer
+function KSR.rtpengine.stop_media(p1) end
+
+---Stop what play_media plays. No flags. 1 done, -1 failed.
+---@return integer
+function KSR.rtpengine.stop_media0() end
+
+---Stop recording the call. 1 done, -1 failed.
+---@return integer
+function KSR.rtpengine.stop_recording() end
+
+---Unblock DTMF events. 1 done, -1 failed.
+---@param p1 string
+---@return integer
+function KSR.rtpengine.unblock_dtmf(p1) end
+
+---Unblock DTMF events. No flags. 1 done, -1 failed.
+---@return integer
+function KSR.rtpengine.unblock_dtmf0() end
+
+---Unblock media. 1 done, -1 failed.
+---@param p1 string
+---@return integer
+function KSR.rtpengine.unblock_media(p1) end
+
+---Unblock media. No flags. 1 done, -1 failed.
+---@return integer
+function KSR.rtpengine.unblock_media0() end
+
+---Stop silencing. 1 done, -1 failed.
+---@param p1 string
+---@return integer
+function KSR.rtpengine.unsilence_media(p1) end
+
+---Stop silencing. No flags. 1 done, -1 failed.
+---@return integer
+function KSR.rtpengine.unsilence_media0() end
 
 ---Syntax and RFC 3261 conformance checks of received messages; a failed check is answered with a precise error reply.
 ---@class KSR.sanity

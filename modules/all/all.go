@@ -2,6 +2,9 @@
 package all
 
 import (
+	_ "github.com/luasbc/luasbc/modules/acc"
+	_ "github.com/luasbc/luasbc/modules/auth"
+	_ "github.com/luasbc/luasbc/modules/auth_db"
 	_ "github.com/luasbc/luasbc/modules/corex"
 	_ "github.com/luasbc/luasbc/modules/htable"
 	_ "github.com/luasbc/luasbc/modules/kx"
@@ -9,6 +12,7 @@ import (
 	_ "github.com/luasbc/luasbc/modules/permissions"
 	_ "github.com/luasbc/luasbc/modules/pike"
 	_ "github.com/luasbc/luasbc/modules/rr"
+	_ "github.com/luasbc/luasbc/modules/rtpengine"
 	_ "github.com/luasbc/luasbc/modules/sanity"
 	_ "github.com/luasbc/luasbc/modules/secfilter"
 	_ "github.com/luasbc/luasbc/modules/siputils"
@@ -16,5 +20,7 @@ import (
 	_ "github.com/luasbc/luasbc/modules/textops"
 	_ "github.com/luasbc/luasbc/modules/tm"
 	_ "github.com/luasbc/luasbc/modules/tmx"
+	_ "github.com/luasbc/luasbc/modules/topoh"
+	_ "github.com/luasbc/luasbc/modules/topos"
 	_ "github.com/luasbc/luasbc/modules/xlog"
 )

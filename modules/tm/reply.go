@@ -140,6 +140,7 @@ func (x *TM) positive(t *Transaction, b *Branch, m *msg.Msg) {
 		t.final = true
 		t.picked = b.idx
 		x.countFinal(m.Status())
+		x.completed(t, m, nil, m.Status(), m.Res.Reason)
 	}
 	if t.invite {
 		reason := ""
@@ -175,7 +176,7 @@ func (x *TM) branchDone(t *Transaction, b *Branch, m *msg.Msg, h any) {
 		} else {
 			cm.Script = h
 		}
-		cm.RouteType = msg.RouteFailure
+		cm.RouteType = msg.RouteBranchFailure
 		x.eng.Call(cm, t.onBranchFailure, "tm:branch-failure")
 		if m != nil {
 			m.Script = nil
@@ -305,6 +306,7 @@ func (x *TM) relayBest(t *Transaction, best *Branch) {
 	x.countFinal(best.code)
 	m := best.reply
 	code := best.code
+	x.completed(t, m, nil, code, m.Res.Reason)
 	if code == 503 && x.cfg.remap503 {
 		x.relayReplyAs(t, m, 500, "Server Error")
 	} else {

@@ -189,6 +189,7 @@ func (x *TM) localReply(t *Transaction, m *msg.Msg, code int, reason string, hdr
 		if !t.final {
 			t.final = true
 			x.countFinal(code)
+			x.completed(t, nil, m, code, reason)
 		}
 		x.st.local.Inc()
 		if m != nil {
