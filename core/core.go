@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/luasbc/luasbc/core/config"
+	"github.com/luasbc/luasbc/core/dns"
 	"github.com/luasbc/luasbc/core/metrics"
 	"github.com/luasbc/luasbc/core/msg"
 	"github.com/luasbc/luasbc/core/stats"
@@ -88,7 +89,13 @@ type Core struct {
 	badlog badLog
 	shed   shedMemo
 
+	// Resolver is kept for callers that look up plain names; SIP next
+	// hops go through DNS (RFC 3263, cache, blocklist).
 	Resolver *net.Resolver
+	DNS      *dns.Resolver
+	// DNSFailover: a request whose destination times out or refuses is
+	// sent to the next DNS target (use_dns_failover).
+	DNSFailover bool
 
 	st struct {
 		rcvReq, rcvRpl, fwdReq, fwdRpl, dropReq, dropRpl, errReq, errRpl *stats.Counter
@@ -107,13 +114,22 @@ func New(cfg *config.Config, log *zap.Logger) *Core {
 		c.workers = DefaultWorkers()
 	}
 	c.queue = make(chan transport.Packet, cfg.Core.QueueSize)
+	k := &cfg.Core
 	c.TP = transport.New(transport.Options{
-		MaxMessage:     cfg.Core.MaxMessageSize,
-		ConnLifetime:   time.Duration(cfg.Core.TCPConnectionLifetime) * time.Second,
-		MaxConnections: cfg.Core.TCPMaxConnections,
-		OnBad:          c.badInput,
-		OnClose:        c.connClosed,
+		MaxMessage:        k.MaxMessageSize,
+		ConnLifetime:      config.Seconds(k.TCPConnectionLifetime),
+		MaxConnections:    k.TCPMaxConnections,
+		MaxTLSConnections: k.TLSMaxConnections,
+		DialTimeout:       config.Seconds(k.TCPConnectTimeout),
+		WriteTimeout:      config.Seconds(k.TCPSendTimeout),
+		FirstDataTimeout:  config.Seconds(k.TCPMsgDataTimeout),
+		MsgReadTimeout:    config.Seconds(k.TCPMsgReadTimeout),
+		AcceptAliases:     k.TCPAcceptAliases,
+		OnBad:             c.badInput,
+		OnClose:           c.connClosed,
 	}, log, c.deliver)
+	c.DNS = newDNS(cfg, log)
+	c.DNSFailover = config.On(k.UseDNSFailover, true)
 	c.aliases = map[string]map[int]bool{}
 	for _, a := range cfg.Alias {
 		h, port := splitAlias(a)
@@ -159,10 +175,16 @@ func (c *Core) Workers() int { return c.workers }
 // QueueLen is the number of packets waiting.
 func (c *Core) QueueLen() int { return len(c.queue) }
 
-// Listen opens every configured socket.
+// Listen opens every configured socket (TLS profiles first, so tls: and
+// wss: listeners find their certificates).
 func (c *Core) Listen() error {
 	c.myIPs = map[netip.Addr]bool{}
 	c.ports = map[int]bool{}
+	if len(c.Cfg.TLS) > 0 {
+		if err := c.TP.SetTLS(tlsProfiles(c.Cfg.TLS)); err != nil {
+			return err
+		}
+	}
 	for _, l := range c.Cfg.Listen {
 		var s *msg.Socket
 		var err error
@@ -171,12 +193,27 @@ func (c *Core) Listen() error {
 			s, err = c.TP.ListenUDP(l.Addr)
 		case "tcp":
 			s, err = c.TP.ListenTCP(l.Addr)
+		case "tls":
+			s, err = c.TP.ListenTLS(l.Addr)
+		case "ws":
+			s, err = c.TP.ListenWS(l.Addr)
+		case "wss":
+			s, err = c.TP.ListenWSS(l.Addr)
+		default:
+			err = fmt.Errorf("transport %s not supported", l.Proto)
 		}
 		if err != nil {
 			c.TP.Close()
 			return fmt.Errorf("listen %s: %w", l.Raw, err)
 		}
+		s.AdvHost, s.AdvPort = l.AdvHost, l.AdvPort
 		c.ports[int(s.Addr.Port())] = true
+		if l.AdvPort != 0 {
+			c.ports[l.AdvPort] = true
+		}
+		if l.AdvHost != "" {
+			c.addAdvertised(l.AdvHost, l.AdvPort)
+		}
 		if s.Addr.Addr().IsUnspecified() {
 			c.anyIP = true
 		} else {
@@ -427,50 +464,85 @@ func TagFor(m *msg.Msg, prefix string) string {
 type Target struct {
 	Proto msg.Proto
 	Addr  netip.AddrPort
-	Host  string
+	Host  string // name the address was found for: TLS SNI and certificate check
 }
 
-// Resolve turns a SIP URI into a transport address: transport= param or
-// scheme picks the protocol, an IP literal is used as is, a name is looked up
-// (A/AAAA; SRV and NAPTR come with DNS failover).
+// String renders the target as proto:ip:port for logs.
+func (t Target) String() string { return t.Proto.String() + ":" + t.Addr.String() }
+
+// Resolve turns a SIP URI into the first transport address to try (see
+// ResolveAll).
 func (c *Core) Resolve(ctx context.Context, uri string) (Target, error) {
+	ts, err := c.ResolveAll(ctx, uri)
+	if err != nil {
+		return Target{}, err
+	}
+	return ts[0], nil
+}
+
+// ResolveAll turns a SIP URI into the transport addresses to try, in order
+// (RFC 3263): the transport= parameter or the scheme picks the protocol,
+// maddr the host; an IP literal is used as is; a name without port goes
+// through NAPTR (no transport given) and SRV, then A/AAAA. Destinations on
+// the blocklist come last. ctx bounds the lookups.
+func (c *Core) ResolveAll(ctx context.Context, uri string) ([]Target, error) {
 	u := &sip.Uri{}
 	if err := sip.ParseUri(uri, u); err != nil {
-		return Target{}, fmt.Errorf("bad URI %q: %w", uri, err)
+		return nil, fmt.Errorf("bad URI %q: %w", uri, err)
 	}
-	proto := msg.UDP
+	secure := strings.EqualFold(u.Scheme, "sips")
+	proto := msg.ProtoNone
 	if t, ok := u.UriParams.Get("transport"); ok {
 		p, ok := msg.ParseProto(t)
 		if !ok {
-			return Target{}, fmt.Errorf("unknown transport %q", t)
+			return nil, fmt.Errorf("unknown transport %q", t)
 		}
 		proto = p
-	} else if strings.EqualFold(u.Scheme, "sips") {
-		proto = msg.TLS
+		// sips over tcp is TLS, over ws secure WebSocket (RFC 3261 §26.2.2, RFC 7118).
+		if secure && p == msg.TCP {
+			proto = msg.TLS
+		} else if secure && p == msg.WS {
+			proto = msg.WSS
+		}
+	}
+	if proto == msg.WS && !c.TP.HasProto(msg.WS) && c.TP.HasProto(msg.WSS) {
+		proto = msg.WSS // transport=ws stands for secure WebSocket too (RFC 7118)
 	}
 	if ma, ok := u.UriParams.Get("maddr"); ok && ma != "" {
 		u.Host = ma
 	}
-	port := u.Port
-	if port == 0 {
-		port = 5060
-		if proto == msg.TLS {
-			port = 5061
-		}
-	}
-	host := strings.Trim(u.Host, "[]")
-	ip, err := netip.ParseAddr(host)
+	rctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+	defer cancel()
+	ts, err := c.DNS.Resolve(rctx, dns.Query{Host: u.Host, Port: u.Port, Proto: proto, Secure: secure, Supported: c.TP.HasProto})
 	if err != nil {
-		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		ips, lerr := c.Resolver.LookupNetIP(rctx, "ip", host)
-		if lerr != nil || len(ips) == 0 {
-			return Target{}, fmt.Errorf("cannot resolve %q: %v", host, lerr)
-		}
-		ip = ips[0]
+		return nil, fmt.Errorf("cannot resolve %q: %w", u.Host, err)
 	}
-	return Target{Proto: proto, Addr: netip.AddrPortFrom(ip.Unmap(), uint16(port)), Host: u.Host}, nil
+	out := make([]Target, len(ts))
+	for i, t := range ts {
+		// A WebSocket client is reached over its connection, ws or wss.
+		out[i] = Target{Proto: c.TP.StreamProto(t.Proto, t.Addr), Addr: t.Addr, Host: t.Host}
+	}
+	return out, nil
 }
+
+// SendSocket is the local socket a request to t leaves from: the forced
+// one (loose_route's double Record-Route, $fs, set_send_socket) when it
+// has t's transport — for WebSocket either kind, and t takes the socket's
+// — else one PickSocket chooses, preferring rcv.
+func (c *Core) SendSocket(force, rcv *msg.Socket, t *Target) *msg.Socket {
+	if force != nil {
+		ws := func(p msg.Proto) bool { return p == msg.WS || p == msg.WSS }
+		if force.Proto == t.Proto || ws(force.Proto) && ws(t.Proto) {
+			t.Proto = force.Proto
+			return force
+		}
+	}
+	return c.TP.PickSocket(t.Proto, t.Addr.Addr(), rcv)
+}
+
+// Blocklist records that a destination timed out or refused, so the next
+// lookups try it last (dst_blocklist; no-op when use_dst_blocklist is off).
+func (c *Core) Blocklist(t Target) { c.DNS.Blocklist().Add(t.Proto, t.Addr) }
 
 // Branch computes the deterministic Via branch for a stateless forward, so a
 // retransmitted request leaves with the same branch.
@@ -516,7 +588,9 @@ func (c *Core) ViaFor(m *msg.Msg, sock *msg.Socket, branch string) string {
 }
 
 // Forward relays request m statelessly to uri ($du or R-URI when ""). ctx
-// bounds DNS and connection set-up (the script callback's deadline).
+// bounds DNS and connection set-up (the script callback's deadline). When
+// the destination refuses (a stream connection cannot be opened), the next
+// DNS target is tried (use_dns_failover).
 func (c *Core) Forward(ctx context.Context, m *msg.Msg, uri string) error {
 	if m.Req == nil {
 		return errors.New("not a request")
@@ -524,24 +598,42 @@ func (c *Core) Forward(ctx context.Context, m *msg.Msg, uri string) error {
 	if uri == "" {
 		uri = m.NextHop()
 	}
-	t, err := c.Resolve(ctx, uri)
+	ts, err := c.ResolveAll(ctx, uri)
 	if err != nil {
 		c.st.errReq.Inc()
 		m.ErrCode = 478
 		return err
 	}
-	sock := m.ForceSocket
-	if sock == nil || sock.Proto != t.Proto {
-		sock = c.TP.PickSocket(t.Proto, t.Addr.Addr(), m.Rcv)
-	}
-	if sock == nil {
-		c.st.errReq.Inc()
-		m.ErrCode = 477
-		return fmt.Errorf("no %s socket to reach %s", t.Proto, t.Addr)
+	if !c.DNSFailover {
+		ts = ts[:1]
 	}
 	mf := MaxForwardsOut(m)
 	if mf == 0 {
 		return errors.New("Max-Forwards exhausted")
+	}
+	for i, t := range ts {
+		err = c.forwardTo(ctx, m, t, mf)
+		if err == nil || errors.Is(err, errDropped) {
+			return nil
+		}
+		if m.ErrCode == 477 && i+1 < len(ts) {
+			c.Blocklist(t)
+			c.Log.Debug("forward failed over to the next destination", zap.String("dst", t.Addr.String()), zap.Error(err))
+			continue
+		}
+		break
+	}
+	return err
+}
+
+var errDropped = errors.New("dropped by the onsend route")
+
+func (c *Core) forwardTo(ctx context.Context, m *msg.Msg, t Target, mf int) error {
+	sock := c.SendSocket(m.ForceSocket, m.Rcv, &t)
+	if sock == nil {
+		c.st.errReq.Inc()
+		m.ErrCode = 477
+		return fmt.Errorf("no %s socket to reach %s", t.Proto, t.Addr)
 	}
 	var b msg.Builder
 	saved := m.Lumps
@@ -551,9 +643,10 @@ func (c *Core) Forward(ctx context.Context, m *msg.Msg, uri string) error {
 	data, ok := c.Prepare(m, b.B, msg.SendInfo{Proto: t.Proto, Addr: t.Addr}, false, false)
 	if !ok {
 		c.st.dropReq.Inc()
-		return nil
+		return errDropped
 	}
-	if _, err := c.TP.Send(t.Proto, t.Addr, data, transport.SendOpts{From: sock, NoConnect: m.ForwardNoConnect, Close: m.ForwardClose, Ctx: ctx}); err != nil {
+	if _, err := c.TP.Send(t.Proto, t.Addr, data, transport.SendOpts{From: sock, NoConnect: m.ForwardNoConnect,
+		Close: m.ForwardClose, Ctx: ctx, ServerName: t.Host}); err != nil {
 		c.st.errReq.Inc()
 		m.ErrCode = 477
 		return err

@@ -386,14 +386,28 @@ func uriExports() []Export {
 			c.M.AdvPort = s
 			return 1
 		}),
-		FnIntInt("add_tcp_alias", "Alias the incoming stream connection for a port. 1 ok, 0 error.", func(c *Ctx, p int) int {
-			if !c.M.Proto.Stream() {
+		FnIntInt("add_tcp_alias", "Make the incoming stream connection reachable at the source IP and this port too, so requests to a Contact on that port reuse it. 1 ok, 0 not a stream or the connection is gone.", func(c *Ctx, p int) int {
+			if !c.M.Proto.Stream() || c.M.ConnID == 0 || p <= 0 || p > 65535 || c.Core == nil {
+				return 0
+			}
+			if !c.Core.TP.AddAlias(c.M.ConnID, uint16(p)) {
 				return 0
 			}
 			return 1
 		}),
-		Fn0Int("add_tcp_alias_via", "Alias the incoming stream connection for the top Via port. 1 ok, 0 error.", func(c *Ctx) int {
-			if !c.M.Proto.Stream() {
+		Fn0Int("add_tcp_alias_via", "As add_tcp_alias with the port of the top Via (5060, 5061 for TLS/WSS when it has none). 1 ok, 0 error.", func(c *Ctx) int {
+			v := c.M.TopVia()
+			if !c.M.Proto.Stream() || c.M.ConnID == 0 || v == nil || c.Core == nil {
+				return 0
+			}
+			p := v.Port
+			if p == 0 {
+				p = 5060
+				if c.M.Proto == msg.TLS || c.M.Proto == msg.WSS {
+					p = 5061
+				}
+			}
+			if !c.Core.TP.AddAlias(c.M.ConnID, uint16(p)) {
 				return 0
 			}
 			return 1

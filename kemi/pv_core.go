@@ -369,6 +369,30 @@ func corePVs() []*PVClass {
 			}
 			return IntV(int(c.M.Rcv.Addr.Port()))
 		}),
+		ro("Ru", "local socket the message was received on, as URI sip:ip:port;transport=proto", func(c *Ctx) Value {
+			if c.M.Rcv == nil {
+				return Nil
+			}
+			return StrV(socketURI(c.M.Rcv.Addr.Addr().String(), int(c.M.Rcv.Addr.Port()), c.M.Rcv))
+		}),
+		ro("RAi", "advertised IP of the receiving socket (its own IP when none)", func(c *Ctx) Value {
+			if c.M.Rcv == nil {
+				return Nil
+			}
+			if c.M.Rcv.AdvHost != "" {
+				return StrV(strings.Trim(c.M.Rcv.AdvHost, "[]"))
+			}
+			return StrV(c.M.Rcv.Addr.Addr().String())
+		}),
+		ro("RAp", "advertised port of the receiving socket (its own port when none)", func(c *Ctx) Value {
+			if c.M.Rcv == nil {
+				return Nil
+			}
+			if c.M.Rcv.AdvPort != 0 {
+				return IntV(c.M.Rcv.AdvPort)
+			}
+			return IntV(int(c.M.Rcv.Addr.Port()))
+		}),
 		ro("rm", "method (CSeq method for replies)", func(c *Ctx) Value { return strOrNil(c.M.Method(), c.M.SIP != nil) }),
 		ro("rs", "reply status", func(c *Ctx) Value {
 			if c.M.Res == nil {
@@ -549,4 +573,13 @@ func corePVs() []*PVClass {
 		}
 	}
 	return out
+}
+
+// socketURI renders a socket as "sip:host:port;transport=proto" ($Ru),
+// brackets around an IPv6 address.
+func socketURI(host string, port int, s *msg.Socket) string {
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return "sip:" + host + ":" + strconv.Itoa(port) + ";transport=" + s.Proto.String()
 }

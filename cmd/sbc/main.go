@@ -141,6 +141,16 @@ func run() int {
 			if err := eng.Reload(); err != nil {
 				log.Error("SIGHUP reload failed", zap.Error(err))
 			}
+			// Certificates too: new TLS connections get the files as they
+			// are now; open ones keep theirs. A file that fails to load
+			// leaves that profile as it was.
+			if len(cfg.TLS) > 0 {
+				if err := c.TP.ReloadTLS(); err != nil {
+					log.Error("SIGHUP: TLS certificates not reloaded", zap.Error(err))
+				} else {
+					log.Info("TLS certificates reloaded")
+				}
+			}
 			continue
 		}
 		log.Info("stopping", zap.String("signal", s.String()))

@@ -21,11 +21,16 @@ import (
 	luascript "github.com/luasbc/luasbc/lua"
 )
 
-// Listen is one parsed `listen:` entry such as "udp:127.0.0.1:5060".
+// Listen is one parsed `listen:` entry such as "udp:127.0.0.1:5060" or
+// "tls:[2001:db8::1]:5061 advertise sbc.example.com:5061".
 type Listen struct {
-	Proto string // udp, tcp (tls, ws, wss later)
+	Proto string // udp, tcp, tls, ws, wss
 	Addr  netip.AddrPort
 	Raw   string
+	// AdvHost and AdvPort are what Via and Record-Route carry instead of
+	// the socket address (Kamailio's "advertise"); "" / 0 when not given.
+	AdvHost string
+	AdvPort int
 }
 
 // Log configures zap.
@@ -63,6 +68,14 @@ type Core struct {
 	TCPConnectionLifetime int `yaml:"tcp_connection_lifetime"`
 	TCPMaxConnections     int `yaml:"tcp_max_connections"`
 	MaxMessageSize        int `yaml:"max_message_size"`
+	// Stream connections (Kamailio's core parameters, in seconds).
+	TLSMaxConnections int  `yaml:"tls_max_connections"`  // TLS and WSS; TCP and WS count against tcp_max_connections
+	TCPConnectTimeout int  `yaml:"tcp_connect_timeout"`  // connecting, TLS handshake included
+	TCPSendTimeout    int  `yaml:"tcp_send_timeout"`     // one write
+	TCPMsgDataTimeout int  `yaml:"tcp_msg_data_timeout"` // accept to first complete message (handshakes included)
+	TCPMsgReadTimeout int  `yaml:"tcp_msg_read_timeout"` // a started message must complete within
+	TCPAcceptAliases  bool `yaml:"tcp_accept_aliases"`   // honour ";alias" in the top Via (connection reuse)
+	DNS               `yaml:",inline"`
 	// MemoryLimitMB is the soft heap limit (Go's GOMEMLIMIT); the collector
 	// works harder near it. 0 = 1024; -1 = none. GOMEMLIMIT in the
 	// environment wins.
@@ -71,18 +84,21 @@ type Core struct {
 
 // Config is the whole file.
 type Config struct {
-	ListenRaw       []string                  `yaml:"listen"`
-	Alias           []string                  `yaml:"alias"`
-	ServerSignature *bool                     `yaml:"server_signature"`
-	ServerHeader    string                    `yaml:"server_header"`
-	UserAgentHeader string                    `yaml:"user_agent_header"`
-	Log             Log                       `yaml:"log"`
-	RPC             RPC                       `yaml:"rpc"`
-	DBURL           string                    `yaml:"db_url"`
-	RedisURL        string                    `yaml:"redis_url"`
-	Lua             Lua                       `yaml:"lua"`
-	Core            Core                      `yaml:"core"`
-	Modules         map[string]map[string]any `yaml:"modules"`
+	ListenRaw       []string `yaml:"listen"`
+	Alias           []string `yaml:"alias"`
+	ServerSignature *bool    `yaml:"server_signature"`
+	ServerHeader    string   `yaml:"server_header"`
+	UserAgentHeader string   `yaml:"user_agent_header"`
+	Log             Log      `yaml:"log"`
+	RPC             RPC      `yaml:"rpc"`
+	DBURL           string   `yaml:"db_url"`
+	RedisURL        string   `yaml:"redis_url"`
+	Lua             Lua      `yaml:"lua"`
+	Core            Core     `yaml:"core"`
+	// TLS holds the TLS profiles (Kamailio's tls.cfg sections) for tls:
+	// and wss: listeners and outgoing TLS connections.
+	TLS     []TLSProfile              `yaml:"tls"`
+	Modules map[string]map[string]any `yaml:"modules"`
 	// ModuleOrder keeps the order modules were listed in, so start-up is deterministic.
 	ModuleOrder []string `yaml:"-"`
 
@@ -260,6 +276,15 @@ func (c *Config) finish() error {
 	if c.Core.TCPMaxConnections <= 0 {
 		c.Core.TCPMaxConnections = 2048
 	}
+	if err := c.Core.finishStreams(); err != nil {
+		return err
+	}
+	if err := c.Core.DNS.finish(); err != nil {
+		return err
+	}
+	if err := c.finishTLS(); err != nil {
+		return err
+	}
 	if c.Core.MaxMessageSize < 0 {
 		return fmt.Errorf("core.max_message_size %d: must be >= 0 (0 = 65535)", c.Core.MaxMessageSize)
 	}
@@ -288,60 +313,111 @@ func (c *Config) Path(p string) string {
 	return filepath.Join(c.Dir, p)
 }
 
-// ParseListen parses "proto:ip:port"; IPv6 addresses are written in brackets,
-// "udp:[::1]:5060". Without a port, 5060 is used.
+// ParseListen parses "proto:ip:port [advertise host[:port]]"; IPv6
+// addresses are written in brackets, "udp:[::1]:5060". Without a port,
+// 5060 is used (5061 for tls and wss).
 func ParseListen(raw string) (Listen, error) {
-	proto, rest, ok := strings.Cut(raw, ":")
+	spec, adv, hasAdv := cutAdvertise(raw)
+	proto, rest, ok := strings.Cut(spec, ":")
 	if !ok || rest == "" {
 		return Listen{}, fmt.Errorf("listen %q: want proto:ip:port", raw)
 	}
 	proto = strings.ToLower(proto)
+	defPort := uint64(5060)
 	switch proto {
-	case "udp", "tcp":
-	case "tls", "ws", "wss", "sctp":
-		return Listen{}, fmt.Errorf("listen %q: transport %s is not supported yet", raw, proto)
+	case "udp", "tcp", "ws":
+	case "tls", "wss":
+		defPort = 5061
+	case "sctp":
+		return Listen{}, fmt.Errorf("listen %q: transport %s is not supported", raw, proto)
 	default:
-		return Listen{}, fmt.Errorf("listen %q: unknown transport %q (udp, tcp)", raw, proto)
+		return Listen{}, fmt.Errorf("listen %q: unknown transport %q (udp, tcp, tls, ws, wss)", raw, proto)
 	}
-	var host, port string
-	hasPort := false
+	host, port, hasPort, err := splitHostPort(rest)
+	if err != nil {
+		return Listen{}, fmt.Errorf("listen %q: %w", raw, err)
+	}
 	if strings.HasPrefix(rest, "[") {
-		end := strings.IndexByte(rest, ']')
-		if end < 0 {
-			return Listen{}, fmt.Errorf("listen %q: missing ] after the IPv6 address", raw)
-		}
-		host = rest[1:end]
-		switch after := rest[end+1:]; {
-		case after == "":
-		case after[0] == ':':
-			port, hasPort = after[1:], true
-		default:
-			return Listen{}, fmt.Errorf("listen %q: want [ipv6]:port", raw)
-		}
 		if a, err := netip.ParseAddr(host); err != nil || !a.Is6() {
 			return Listen{}, fmt.Errorf("listen %q: %q in brackets is not an IPv6 address", raw, host)
 		}
-	} else {
-		if strings.Count(rest, ":") > 1 {
-			return Listen{}, fmt.Errorf("listen %q: write IPv6 addresses in brackets, e.g. %s:[::1]:5060", raw, proto)
-		}
-		host, port, hasPort = strings.Cut(rest, ":")
 	}
 	a, err := netip.ParseAddr(host)
 	if err != nil {
 		return Listen{}, fmt.Errorf("listen %q: %q is not an IP address", raw, host)
 	}
-	p := uint64(5060)
+	p := defPort
 	if hasPort {
 		if p, err = strconv.ParseUint(port, 10, 16); err != nil {
 			return Listen{}, fmt.Errorf("listen %q: port %q is not a number 0-65535", raw, port)
 		}
 	}
-	return Listen{Proto: proto, Addr: netip.AddrPortFrom(a.Unmap(), uint16(p)), Raw: raw}, nil
+	l := Listen{Proto: proto, Addr: netip.AddrPortFrom(a.Unmap(), uint16(p)), Raw: raw}
+	if hasAdv {
+		h, ap, hasAP, err := splitHostPort(adv)
+		if err != nil || h == "" || strings.ContainsAny(h, " ;<>\"\r\n") {
+			return Listen{}, fmt.Errorf("listen %q: advertise wants host[:port]", raw)
+		}
+		if strings.Contains(h, ":") {
+			h = "[" + h + "]"
+		}
+		l.AdvHost = h
+		if hasAP {
+			n, err := strconv.Atoi(ap)
+			if err != nil || n <= 0 || n > 65535 {
+				return Listen{}, fmt.Errorf("listen %q: advertised port %q is not a number 1-65535", raw, ap)
+			}
+			l.AdvPort = n
+		}
+	}
+	return l, nil
+}
+
+// cutAdvertise splits "spec advertise host[:port]".
+func cutAdvertise(raw string) (spec, adv string, ok bool) {
+	f := strings.Fields(raw)
+	if len(f) == 3 && strings.EqualFold(f[1], "advertise") {
+		return f[0], f[2], true
+	}
+	return strings.TrimSpace(raw), "", false
+}
+
+// splitHostPort splits "ip:port", "[v6]:port", "ip" or "[v6]"; a bare
+// IPv6 address must be in brackets.
+func splitHostPort(s string) (host, port string, hasPort bool, err error) {
+	if strings.HasPrefix(s, "[") {
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return "", "", false, fmt.Errorf("missing ] after the IPv6 address")
+		}
+		host = s[1:end]
+		switch after := s[end+1:]; {
+		case after == "":
+		case after[0] == ':':
+			port, hasPort = after[1:], true
+		default:
+			return "", "", false, fmt.Errorf("want [ipv6]:port")
+		}
+		return host, port, hasPort, nil
+	}
+	if strings.Count(s, ":") > 1 {
+		return "", "", false, fmt.Errorf("write IPv6 addresses in brackets, e.g. proto:[::1]:5060")
+	}
+	host, port, hasPort = strings.Cut(s, ":")
+	return host, port, hasPort, nil
 }
 
 // String renders the listen entry canonically.
-func (l Listen) String() string { return l.Proto + ":" + l.Addr.String() }
+func (l Listen) String() string {
+	s := l.Proto + ":" + l.Addr.String()
+	if l.AdvHost != "" {
+		s += " advertise " + l.AdvHost
+		if l.AdvPort != 0 {
+			s += ":" + strconv.Itoa(l.AdvPort)
+		}
+	}
+	return s
+}
 
 // Atoi is a helper for module params that may come as YAML ints or strings.
 func Atoi(v any) (int, error) {

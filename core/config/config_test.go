@@ -93,6 +93,11 @@ func TestParseListen(t *testing.T) {
 		{"udp:[::]:5060", "udp:[::]:5060"},
 		{"udp:[fe80::1%lo]:5060", "udp:[fe80::1%lo]:5060"},
 		{"udp:[::ffff:127.0.0.1]:5060", "udp:127.0.0.1:5060"},
+		{"tls:127.0.0.1", "tls:127.0.0.1:5061"},
+		{"WSS:[::1]", "wss:[::1]:5061"},
+		{"ws:0.0.0.0:8080", "ws:0.0.0.0:8080"},
+		{"udp:10.0.0.1:5060 advertise 192.0.2.7:5080", "udp:10.0.0.1:5060 advertise 192.0.2.7:5080"},
+		{"tcp:[::1]:5060  advertise  [2001:db8::7]", "tcp:[::1]:5060 advertise [2001:db8::7]"},
 	} {
 		l, err := ParseListen(c.raw)
 		if err != nil {
@@ -109,10 +114,10 @@ func TestParseListen(t *testing.T) {
 		{"udp:", "want proto:ip:port"},
 		{"foo:127.0.0.1:5060", `unknown transport "foo"`},
 		{":127.0.0.1:5060", `unknown transport ""`},
-		{"tls:127.0.0.1:5061", "not supported yet"},
-		{"ws:127.0.0.1:80", "not supported yet"},
-		{"wss:127.0.0.1:443", "not supported yet"},
-		{"sctp:127.0.0.1:5060", "not supported yet"},
+		{"sctp:127.0.0.1:5060", "not supported"},
+		{"udp:127.0.0.1:5060 advertise", "port"},
+		{"udp:127.0.0.1:5060 advertise 1.2.3.4:0", "advertised port"},
+		{"udp:127.0.0.1:5060 advertise a;b", "advertise wants"},
 		{"udp:::1:5060", "brackets"},
 		{"udp:::1", "brackets"},
 		{"udp:2001:db8::1", "brackets"},

@@ -15,12 +15,12 @@ KSR = {}
 ---@return boolean
 function KSR.add_local_rport() end
 
----Alias the incoming stream connection for a port. 1 ok, 0 error.
+---Make the incoming stream connection reachable at the source IP and this port too, so requests to a Contact on that port reuse it. 1 ok, 0 not a stream or the connection is gone.
 ---@param p1 integer
 ---@return integer
 function KSR.add_tcp_alias(p1) end
 
----Alias the incoming stream connection for the top Via port. 1 ok, 0 error.
+---As add_tcp_alias with the port of the top Via (5060, 5061 for TLS/WSS when it has none). 1 ok, 0 error.
 ---@return integer
 function KSR.add_tcp_alias_via() end
 

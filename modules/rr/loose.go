@@ -263,7 +263,12 @@ func findSocket(c *kemi.Ctx, host string, port int, proto msg.Proto) *msg.Socket
 	h := strings.ToLower(strings.Trim(host, "[]"))
 	ip, ipErr := netip.ParseAddr(h)
 	order := []msg.Proto{proto}
-	if proto == msg.ProtoNone {
+	switch proto {
+	case msg.WS, msg.WSS:
+		// RFC 7118 names both in a URI as transport=ws: a Route with it
+		// may mean either of our WebSocket sockets.
+		order = []msg.Proto{proto, msg.WS ^ msg.WSS ^ proto}
+	case msg.ProtoNone:
 		order = []msg.Proto{msg.UDP, msg.TCP, msg.TLS, msg.SCTP, msg.WS, msg.WSS}
 	}
 	for _, p := range order {

@@ -95,18 +95,36 @@ func (x *TM) sendBranch(ctx context.Context, m *msg.Msg, t *Transaction, d targe
 	if d.proxy != "" {
 		nexthop = d.proxy
 	}
-	tgt, err := x.core.Resolve(ctx, nexthop)
+	tgts, err := x.core.ResolveAll(ctx, nexthop)
 	if err != nil {
 		m.ErrCode = eBadAddress
 		return err
 	}
 	if d.proto != msg.ProtoNone {
-		tgt.Proto = d.proto
+		for i := range tgts {
+			tgts[i].Proto = d.proto
+		}
 	}
-	sock := bm.ForceSocket
-	if sock == nil || sock.Proto != tgt.Proto {
-		sock = x.core.TP.PickSocket(tgt.Proto, tgt.Addr.Addr(), m.Rcv)
+	if !x.core.DNSFailover {
+		tgts = tgts[:1]
 	}
+	// RFC 3263 §4.3: a destination that refuses is skipped for the next.
+	for i, tgt := range tgts {
+		err = x.sendBranchTo(ctx, m, t, bm, idx, tgt, tgts[i+1:])
+		if err == nil || m.ErrCode != eSend || i+1 == len(tgts) {
+			return err
+		}
+		x.core.Blocklist(tgt)
+		x.log.Debug("branch failed over to the next destination", zap.String("callid", m.CallID()),
+			zap.String("dst", tgt.Addr.String()), zap.Error(err))
+	}
+	return err
+}
+
+// sendBranchTo builds and sends branch idx of bm to one resolved target;
+// rest are the DNS targets to fail over to if this one never answers.
+func (x *TM) sendBranchTo(ctx context.Context, m *msg.Msg, t *Transaction, bm *msg.Msg, idx int, tgt core.Target, rest []core.Target) error {
+	sock := x.core.SendSocket(bm.ForceSocket, m.Rcv, &tgt)
 	if sock == nil {
 		m.ErrCode = eSend
 		return fmt.Errorf("no %s socket to reach %s", tgt.Proto, tgt.Addr)
@@ -119,9 +137,11 @@ func (x *TM) sendBranch(ctx context.Context, m *msg.Msg, t *Transaction, d targe
 	b := &Branch{t: t, idx: idx, id: branchPrefix + t.id + "." + strconv.Itoa(idx), uri: bm.RURIString(), dst: bm.DstURI,
 		proto: tgt.Proto, addr: tgt.Addr, sock: sock, bflags: bm.BFlags}
 	b.via = x.core.ViaFor(bm, sock, b.id)
+	lumps := bm.Lumps
 	bm.Lumps = x.core.OutLumps(bm, sock)
 	var bb msg.Builder
 	bm.BuildRequest(&bb, msg.ForwardOpts{RURI: b.uri, Via: b.via, MaxFwd: mf})
+	bm.Lumps = lumps
 	b.req = bb.B
 	data, ok := x.core.Prepare(bm, b.req, msg.SendInfo{Proto: tgt.Proto, Addr: tgt.Addr}, false, false)
 	if !ok {
@@ -129,7 +149,7 @@ func (x *TM) sendBranch(ctx context.Context, m *msg.Msg, t *Transaction, d targe
 	}
 	b.req = data
 	_, conn, err := x.core.TP.SendConn(tgt.Proto, tgt.Addr, b.req, transport.SendOpts{From: sock,
-		NoConnect: bm.ForwardNoConnect, Close: bm.ForwardClose, Ctx: ctx})
+		NoConnect: bm.ForwardNoConnect, Close: bm.ForwardClose, Ctx: ctx, ServerName: tgt.Host})
 	if err != nil {
 		m.ErrCode = eSend
 		return err
@@ -139,7 +159,61 @@ func (x *TM) sendBranch(ctx context.Context, m *msg.Msg, t *Transaction, d targe
 	x.st.uac.Inc()
 	x.trackConn(b)
 	x.startBranchTimers(b)
+	if len(rest) > 0 {
+		// The fr timer fails over instead of timing out while the
+		// destination has not answered at all; a reply re-arms the timer
+		// without this, so only silence moves on.
+		stopTimer(&b.fr)
+		b.fr = time.AfterFunc(t.frTimeout, func() { x.failOver(b, bm, tgt, rest) })
+	}
 	return nil
+}
+
+// failOver is the fr timer of a branch that has further DNS targets: when
+// nothing at all was heard from its destination, the destination goes on
+// the blocklist and the request is sent to the next target as a new
+// branch; otherwise (or when no target takes it) it is the usual timeout.
+func (x *TM) failOver(b *Branch, bm *msg.Msg, tgt core.Target, rest []core.Target) {
+	if !x.tryFailOver(b, bm, tgt, rest) {
+		x.branchTimeout(b)
+	}
+}
+
+func (x *TM) tryFailOver(b *Branch, bm *msg.Msg, tgt core.Target, rest []core.Target) bool {
+	t := b.t
+	// The onsend route may run for the new branch: take a Lua state before
+	// the lock, as lockForCallbacks does.
+	if x.eng != nil {
+		h, release := x.eng.Hold()
+		defer release()
+		bm.Script = h
+		defer func() { bm.Script = nil }()
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.removed || b.final() || b.replied || t.final || t.canceled || b.cancel != cancelNone ||
+		time.Now().Before(b.frAt.Add(-time.Millisecond)) {
+		return false
+	}
+	x.core.Blocklist(tgt)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for i, next := range rest {
+		bm.ErrCode = 0
+		if err := x.sendBranchTo(ctx, bm, t, bm, len(t.branches), next, rest[i+1:]); err != nil {
+			x.core.Blocklist(next)
+			continue
+		}
+		// The silent branch ends without its own failure handling: the
+		// request lives on in the new one.
+		x.completeBranchLocal(b, 408, "Request Timeout")
+		b.timedOut = true
+		x.st.timeouts.Inc()
+		x.log.Info("destination did not answer, failed over", zap.String("callid", t.callID),
+			zap.String("dst", tgt.String()), zap.String("next", next.String()))
+		return true
+	}
+	return false
 }
 
 // branchMsg is a private copy of m for building one branch: its own R-URI,

@@ -244,15 +244,15 @@ func TestPikeBansAFloodNotTheNeighbour(t *testing.T) {
 		defer wg.Done()
 		runSIPpFrom(t, s, "127.0.0.2", "-r", "80", "-m", "400", "-timeout", "20s", "-recv_timeout", "500")
 	}()
-	go func() { // 4/s for 8 s: half the threshold
+	go func() { // 2/s for 8 s: a quarter of the threshold, so a SIPp catching up after a stall stays under it
 		defer wg.Done()
-		legitCode, legitOK, legitFailed = runSIPpFrom(t, s, "127.0.0.3", "-r", "4", "-m", "32", "-timeout", "30s",
-			"-recv_timeout", "2000")
+		legitCode, legitOK, legitFailed = runSIPpFrom(t, s, "127.0.0.3", "-r", "2", "-m", "16", "-timeout", "30s",
+			"-recv_timeout", "3000")
 	}()
-	go func() { // the trusted peer floods too
+	go func() { // the trusted peer floods too, at five times the threshold
 		defer wg.Done()
-		_, trustedOK, trustedFailed = runSIPpFrom(t, s, "127.0.0.4", "-r", "80", "-m", "400", "-timeout", "20s",
-			"-recv_timeout", "2000")
+		_, trustedOK, trustedFailed = runSIPpFrom(t, s, "127.0.0.4", "-r", "40", "-m", "200", "-timeout", "20s",
+			"-recv_timeout", "3000")
 	}()
 	banned := s.waitBan(t, "127.0.0.2", "flood", 6*time.Second)
 	bannedAfter := time.Since(start)

@@ -470,6 +470,18 @@ func (s *Server) Stat(name string) int64 {
 }
 
 // Stats reads several counters at once through stats.get_statistics.
+// WaitStat polls a counter until it reaches want or d passes, and returns it.
+func (s *Server) WaitStat(name string, want int64, d time.Duration) int64 {
+	deadline := time.Now().Add(d)
+	for {
+		n := s.Stat(name)
+		if n >= want || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (s *Server) Stats(names ...string) map[string]int64 {
 	s.t.Helper()
 	var lines []string
