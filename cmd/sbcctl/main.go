@@ -141,6 +141,8 @@ func translate(a []string) (string, []any, formatter, error) {
 		return "system.listMethods", nil, nil, nil
 	case "ban":
 		return translateBan(a[1:])
+	case "dispatcher":
+		return translateDispatcher(a[1:])
 	case "pike":
 		if len(a) < 2 || a[1] != "top" {
 			return "", nil, nil, errors.New("pike: want pike top [ALL|HOT|WARM]")

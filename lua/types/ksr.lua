@@ -790,6 +790,144 @@ function KSR.corex.set_send_socket_name(p1) end
 ---@return integer
 function KSR.corex.setxflag(p1) end
 
+---Load balancing and failover over destination sets (list file or PostgreSQL), with OPTIONS health probing and live set/state changes by RPC.
+---@class KSR.dispatcher
+KSR.dispatcher = {}
+
+---1 if set has an active destination, -1 otherwise.
+---@param p1 integer
+---@return integer
+function KSR.dispatcher.ds_is_active(p1) end
+
+---1 if the destination uri of set is active, -1 otherwise.
+---@param p1 integer
+---@param p2 string
+---@return integer
+function KSR.dispatcher.ds_is_active_uri(p1, p2) end
+
+---1 if the source address and port belong to a destination of set (-1: any set), -1 otherwise.
+---@param p1 integer
+---@return integer
+function KSR.dispatcher.ds_is_from_list(p1) end
+
+---ds_is_from_list with mode bits: 1 ignore port, 2 ignore transport, 4 active only, 8 same socket, 16 best match.
+---@param p1 integer
+---@param p2 integer
+---@return integer
+function KSR.dispatcher.ds_is_from_list_mode(p1, p2) end
+
+---ds_is_from_list_mode for the address of a URI instead of the source.
+---@param p1 integer
+---@param p2 integer
+---@param p3 string
+---@return integer
+function KSR.dispatcher.ds_is_from_list_uri(p1, p2, p3) end
+
+---1 if the source address and port belong to a destination of any set (sets setid_pvname, attrs_pvname), -1 otherwise.
+---@return integer
+function KSR.dispatcher.ds_is_from_lists() end
+
+---1 if set exists, -1 otherwise.
+---@param p1 integer
+---@return integer
+function KSR.dispatcher.ds_list_exists(p1) end
+
+---Call load: release the load of this call. 0 done, -1 the call has no load.
+---@return integer
+function KSR.dispatcher.ds_load_unset() end
+
+---Call load: BYE or CANCEL releases the call's load, a 2xx reply to INVITE confirms it. 0 done, -1 bad message.
+---@return integer
+function KSR.dispatcher.ds_load_update() end
+
+---Mark the destination uri of set with a state as ds_mark_dst_state. 1 done, -1 not found or bad state.
+---@param p1 string
+---@param p2 integer
+---@param p3 string
+---@return integer
+function KSR.dispatcher.ds_mark_addr(p1, p2, p3) end
+
+---Mark the destination in use inactive (and probing with ds_probing_mode 1). 1 done, -1 no destination or failover off.
+---@return integer
+function KSR.dispatcher.ds_mark_dst() end
+
+---Mark the destination in use: a (active), i (inactive), t (trying), d (disabled), plus p (probing). 1 done, -1 failed.
+---@param p1 string
+---@return integer
+function KSR.dispatcher.ds_mark_dst_state(p1) end
+
+---Use the next destination of the failover list in the R-URI. 1 done, -1 none left.
+---@return integer
+function KSR.dispatcher.ds_next_domain() end
+
+---Use the next destination of the failover list as $du (needs flags bit 2). 1 done, -1 none left.
+---@return integer
+function KSR.dispatcher.ds_next_dst() end
+
+---Reload the destinations from the list file or the database (rate limited by reload_delta). 1 done, -1 failed (the loaded list stays).
+---@return integer
+function KSR.dispatcher.ds_reload() end
+
+---Select destinations of set with algorithm alg for failover only ($du and R-URI untouched; then ds_set_dst or ds_next_dst). 1 selected, -1 no set or no active destination.
+---@param p1 integer
+---@param p2 integer
+---@return integer
+function KSR.dispatcher.ds_select(p1, p2) end
+
+---Select a destination of set with algorithm alg into the R-URI host, port and parameters. 1 selected, -1 no set or no active destination.
+---@param p1 integer
+---@param p2 integer
+---@return integer
+function KSR.dispatcher.ds_select_domain(p1, p2) end
+
+---Select a destination of set with algorithm alg into the R-URI host, port and parameters. At most limit destinations (the selected one included) are kept for failover; 0 no limit.
+---@param p1 integer
+---@param p2 integer
+---@param p3 integer
+---@return integer
+function KSR.dispatcher.ds_select_domain_limit(p1, p2, p3) end
+
+---Select a destination of set with algorithm alg into $du (the R-URI stays). 1 selected, -1 no set or no active destination.
+---@param p1 integer
+---@param p2 integer
+---@return integer
+function KSR.dispatcher.ds_select_dst(p1, p2) end
+
+---Select a destination of set with algorithm alg into $du (the R-URI stays). At most limit destinations (the selected one included) are kept for failover; 0 no limit.
+---@param p1 integer
+---@param p2 integer
+---@param p3 integer
+---@return integer
+function KSR.dispatcher.ds_select_dst_limit(p1, p2, p3) end
+
+---Select destinations of set with algorithm alg for failover only ($du and R-URI untouched; then ds_set_dst or ds_next_dst). At most limit destinations (the selected one included) are kept for failover; 0 no limit.
+---@param p1 integer
+---@param p2 integer
+---@param p3 integer
+---@return integer
+function KSR.dispatcher.ds_select_limit(p1, p2, p3) end
+
+---Select from several sets, rules "set=alg;set=alg"; mode d/0 ($du), r/1 (R-URI) or x/2 (list only) for the first one. 1 selected, -1 none.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.dispatcher.ds_select_routes(p1, p2) end
+
+---ds_select_routes keeping at most limit destinations for failover.
+---@param p1 string
+---@param p2 string
+---@param p3 integer
+---@return integer
+function KSR.dispatcher.ds_select_routes_limit(p1, p2, p3) end
+
+---Use the current destination of the failover list in the R-URI. 1 done, -1 none.
+---@return integer
+function KSR.dispatcher.ds_set_domain() end
+
+---Use the current destination of the failover list as $du. 1 done, -1 none.
+---@return integer
+function KSR.dispatcher.ds_set_dst() end
+
 ---Named hash tables of string/integer items with auto-expiry ($sht, KSR.htable.*), loaded from PostgreSQL, optionally shared between nodes through Redis (redis=1).
 ---@class KSR.htable
 KSR.htable = {}
@@ -1276,6 +1414,77 @@ function KSR.maxfwd.is_maxfwd_lt(p1) end
 ---@return integer
 function KSR.maxfwd.process_maxfwd(p1) end
 
+---NAT traversal helpers for signalling: NAT detection, Contact and SDP rewriting, Contact aliases, the registrar's received URI, and NAT keepalives to registered contacts.
+---@class KSR.nathelper
+KSR.nathelper = {}
+
+---Add ;alias=ip~port~proto with the source address to the first Contact URI, unless it already names that address. 1 added, 2 no Contact or nothing to add, -1 error.
+---@return integer
+function KSR.nathelper.add_contact_alias() end
+
+---Add ;alias=ip~port~proto with the given address, port and transport name (udp, tcp, tls, sctp, ws, wss) to the first Contact URI. 1 added, 2 no Contact, -1 error.
+---@param p1 string
+---@param p2 string
+---@param p3 string
+---@return integer
+function KSR.nathelper.add_contact_alias_addr(p1, p2, p3) end
+
+---Add ;received="sip:ip:port[;transport=x]" with the source to every Contact as a header parameter (flag 0) or, for UDP only, ;received=sip:ip:port to the Contact URI (flag != 0). 1 ok, -1 error.
+---@param p1 integer
+---@return integer
+function KSR.nathelper.add_rcv_param(p1) end
+
+---Rewrite the host:port of the first Contact URI with the source IP:port (a maddr parameter is removed). 1 ok, -1 no Contact, a malformed one or already rewritten.
+---@return integer
+function KSR.nathelper.fix_nated_contact() end
+
+---Store the source as "sip:ip:port[;transport=x]" into received_avp, for registrar to save as the contact's received address. 1 (also when received_avp is not set), -1 error.
+---@return integer
+function KSR.nathelper.fix_nated_register() end
+
+---Rewrite the SDP: flags 1 add a=direction:active, 2 c= (and a=rtcp) addresses to the source IP, 4 add nortpproxy_str, 8 o= address to the source IP. 1 changed, 2 nothing to change, -1 error (no SDP, no c=/o= line to rewrite).
+---@param p1 integer
+---@return integer
+function KSR.nathelper.fix_nated_sdp(p1) end
+
+---As fix_nated_sdp with the given IP address instead of the source IP.
+---@param p1 integer
+---@param p2 string
+---@return integer
+function KSR.nathelper.fix_nated_sdp_ip(p1, p2) end
+
+---If the R-URI has an alias parameter: remove it (the first) and set $du to sip:ip:port[;transport=x] from its value. 1 done, 2 no alias, -1 error.
+---@return integer
+function KSR.nathelper.handle_ruri_alias() end
+
+---As handle_ruri_alias; mode 0 consumes the first alias parameter, any other value the last.
+---@param p1 integer
+---@return integer
+function KSR.nathelper.handle_ruri_alias_mode(p1) end
+
+---1 if the address is private (10/8, 172.16/12, 192.168/16, 100.64/10, 192.0.0.0/29, fc00::/7; 192.0.0.0/24 with nat_addr_mode 1), -1 otherwise.
+---@param p1 string
+---@return integer
+function KSR.nathelper.is_rfc1918(p1) end
+
+---Guess whether the sender is behind a NAT; flags select the tests: 1 Contact host private, 2 top Via host differs from the source IP, 4 top Via host private, 8 SDP c= address private, 16 source port differs from the Via port, 32 source IP private, 64 received over WebSocket, 128 Contact port differs from the source port, 256 SDP c= address differs from the source IP, 512 $du differs from the R-URI host:port (requests) or the second Via has received/rport that differ (replies). 1 if any selected test says NAT, -1 otherwise.
+---@param p1 integer
+---@return integer
+function KSR.nathelper.nat_uac_test(p1) end
+
+---Write the alias of the first Contact URI as sip:ip:port[;transport=x] into the given PV. 1 ok, -1 no Contact, no alias or error.
+---@param p1 string
+---@return integer
+function KSR.nathelper.set_alias_to_pv(p1) end
+
+---Add ;alias=ip~port~proto with the source address to the first Contact URI (the change goes out with the message; $ct still reads the received value). 1 ok, -1 no Contact or error.
+---@return integer
+function KSR.nathelper.set_contact_alias() end
+
+---As set_contact_alias, removing any alias parameter the Contact URI already has first.
+---@return integer
+function KSR.nathelper.set_contact_alias_trim() end
+
 ---Access control: address groups with subnets (allow_source_address, allow_address), trusted peers (allow_trusted), allow/deny rule files (allow_routing, allow_register, allow_uri). Tables from a file or PostgreSQL.
 ---@class KSR.permissions
 KSR.permissions = {}
@@ -1363,6 +1572,138 @@ function KSR.pike.pike_check_ip(p1) end
 ---Count this request for its source IP. 1 not flooding (also on internal errors, and always for our own addresses), -1 source already detected as flooding, -2 detected with this request.
 ---@return integer
 function KSR.pike.pike_check_req() end
+
+---REGISTER processing (save, 200 OK with the bindings) and location lookup (lookup fills the R-URI and the destination set by q) on usrloc's tables; $ulc. Needs usrloc.
+---@class KSR.registrar
+KSR.registrar = {}
+
+---Add header name with the receiving socket (proto:ip:port) to the request. 1 ok, -1 error.
+---@param p1 string
+---@return integer
+function KSR.registrar.add_sock_hdr(p1) end
+
+---Rewrite the R-URI with the AoR's highest-q contact ($du from Path or received) and add the others as branches (append_branches). 1 found, -1 none, -2 found but method not allowed (method_filtering), -3 error.
+---@param p1 string
+---@return integer
+function KSR.registrar.lookup(p1) end
+
+---lookup on the R-URI and on every branch that has only a URI. 1 if any was found, else the R-URI's code.
+---@param p1 string
+---@return integer
+function KSR.registrar.lookup_branches(p1) end
+
+---As lookup, but every contact becomes a branch; the R-URI is not changed (uri "": the R-URI's AoR).
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.registrar.lookup_to_dset(p1, p2) end
+
+---As lookup, for the AoR of uri instead of the R-URI.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.registrar.lookup_uri(p1, p2) end
+
+---Contacts of uri into $xavp(rxname) / $xavp(cxname); needs $xavp (-3 without it).
+---@param p1 string
+---@param p2 string
+---@param p3 string
+---@param p4 string
+---@return integer
+function KSR.registrar.lookup_xavp(p1, p2, p3, p4) end
+
+---Load uri's contacts into $ulc(profile=>...). 1 found, -1 none or error.
+---@param p1 string
+---@param p2 string
+---@param p3 string
+---@return integer
+function KSR.registrar.reg_fetch_contacts(p1, p2, p3) end
+
+---Forget $ulc(profile). 1.
+---@param p1 string
+---@return integer
+function KSR.registrar.reg_free_contacts(p1) end
+
+---1 if the request comes from an address uri's AoR registered from (mode 0: IP and port, 1: IP), -1 otherwise.
+---@param p1 string
+---@param p2 string
+---@param p3 integer
+---@return integer
+function KSR.registrar.reg_from_user(p1, p2, p3) end
+
+---Send the reply a save with flag 0x02 prepared. 1 sent, -1 none prepared or error.
+---@return integer
+function KSR.registrar.reg_send_reply() end
+
+---1 if the R-URI's AoR (To for replies) has contacts, -1 otherwise; the message is not changed.
+---@param p1 string
+---@return integer
+function KSR.registrar.registered(p1) end
+
+---As registered_flags; the action bits (xavp restore) have no effect without $xavp.
+---@param p1 string
+---@param p2 string
+---@param p3 integer
+---@param p4 integer
+---@return integer
+function KSR.registrar.registered_action(p1, p2, p3, p4) end
+
+---As registered_uri; match bits 1 Call-ID, 2 received, 4 contact, compared with $xavp(<xavp_cfg>=>match_*).
+---@param p1 string
+---@param p2 string
+---@param p3 integer
+---@return integer
+function KSR.registrar.registered_flags(p1, p2, p3) end
+
+---As registered, for uri.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.registrar.registered_uri(p1, p2) end
+
+---Process a REGISTER for table: add, refresh or remove the bindings of the To AoR and send the reply (200 OK listing the bindings, or the error). flags: 0x01 memory only, 0x02 no reply (reg_send_reply), 0x04 one contact per AoR, 0x08 no expires ranges, 0x10 with 0x02: reply headers prepared. 1 inserted, 2 updated, 3 deleted, 4 bindings returned, -1 error, -2 too many contacts.
+---@param p1 string
+---@param p2 integer
+---@return integer
+function KSR.registrar.save(p1, p2) end
+
+---As save, with the AoR taken from uri instead of To.
+---@param p1 string
+---@param p2 integer
+---@param p3 string
+---@return integer
+function KSR.registrar.save_uri(p1, p2, p3) end
+
+---q ("0.5") for the contacts the next save stores. 1 ok, -1 not a qvalue.
+---@param p1 string
+---@return integer
+function KSR.registrar.set_q_override(p1) end
+
+---Attribute of contact idx (0-based) in $ulc(profile).
+---@param p1 string
+---@param p2 string
+---@param p3 integer
+---@return string|number|boolean|table|nil
+function KSR.registrar.ulc_cget(p1, p2, p3) end
+
+---Attribute of the record in $ulc(profile): aor, domain, aorhash, count.
+---@param p1 string
+---@param p2 string
+---@return string|number|boolean|table|nil
+function KSR.registrar.ulc_rget(p1, p2) end
+
+---Remove every contact of uri's AoR. 1 done (also when there was none), -1 bad uri, -2 storage error.
+---@param p1 string
+---@param p2 string
+---@return integer
+function KSR.registrar.unregister(p1, p2) end
+
+---Remove the contact with ruid of uri's AoR. 1 done, -1 bad uri, -2 storage error, -3 not found.
+---@param p1 string
+---@param p2 string
+---@param p3 string
+---@return integer
+function KSR.registrar.unregister_ruid(p1, p2, p3) end
 
 ---Record-Route insertion and Route processing (loose and strict routing, RFC 3261 §16.4, §16.6, §16.12).
 ---@class KSR.rr
