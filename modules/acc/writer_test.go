@@ -50,8 +50,8 @@ func TestWriterSurvivesAnOutage(t *testing.T) {
 	if _, err := sp.Exec(ctx, accSQL("acc")); err != nil {
 		t.Fatal(err)
 	}
-	proxy := newPGProxy(t, hostOf(t, url))
-	cfg, err := pgxpool.ParseConfig(proxy.via(url))
+	proxy := backendtest.NewProxy(t, backendtest.HostPort(t, url))
+	cfg, err := pgxpool.ParseConfig(proxy.Via(t, url))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestWriterSurvivesAnOutage(t *testing.T) {
 	}
 	put(0)
 	waitRows(t, sp, "acc", per, 5*time.Second)
-	proxy.cut()
+	proxy.SetDown(true)
 	start := time.Now()
 	put(per)
 	if el := time.Since(start); el > time.Second {
@@ -91,7 +91,7 @@ func TestWriterSurvivesAnOutage(t *testing.T) {
 	if spl.pending() != per {
 		t.Fatalf("spool holds %d records during the outage, want %d", spl.pending(), per)
 	}
-	proxy.restore()
+	proxy.SetDown(false)
 	put(2 * per)
 	waitRows(t, sp, "acc", 3*per, 40*time.Second)
 	var distinct int

@@ -2,9 +2,7 @@ package htable_test
 
 import (
 	"context"
-	"io"
 	"net"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -203,82 +201,20 @@ func TestRedisThatHangsIsBoundedByTheTimeout(t *testing.T) {
 	}
 }
 
-// proxy forwards TCP to Redis and can cut the path (an outage).
-type proxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	down   bool
-	conns  []net.Conn
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: target}
-	go p.serve()
-	t.Cleanup(func() { _ = ln.Close(); p.setDown(true) })
-	return p
-}
-
-func (p *proxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		if p.down {
-			p.mu.Unlock()
-			_ = c.Close()
-			continue
-		}
-		u, err := net.Dial("tcp", p.target)
-		if err != nil {
-			p.mu.Unlock()
-			_ = c.Close()
-			continue
-		}
-		p.conns = append(p.conns, c, u)
-		p.mu.Unlock()
-		go func() { _, _ = io.Copy(u, c); _ = u.Close() }()
-		go func() { _, _ = io.Copy(c, u); _ = c.Close() }()
-	}
-}
-
-func (p *proxy) setDown(down bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = down
-	if down {
-		for _, c := range p.conns {
-			_ = c.Close()
-		}
-		p.conns = nil
-	}
-}
-
 func TestRedisOutageFallsBackAndResyncs(t *testing.T) {
 	prefix := testPrefix(t)
-	ru, err := url.Parse(backendtest.RedisURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	px := newProxy(t, ru.Host)
-	viaProxy := *ru
-	viaProxy.Host = px.ln.Addr().String()
+	px := backendtest.NewProxy(t, backendtest.HostPort(t, backendtest.RedisURL()))
+	viaProxy := px.Via(t, backendtest.RedisURL())
 	// The cut proxy closes connections at once, so a generous timeout
 	// still shows that writes during the outage do not wait.
 	slow := map[string]any{"redis_timeout_ms": 2000}
-	a := redisNode(t, viaProxy.String(), prefix, slow)
+	a := redisNode(t, viaProxy, prefix, slow)
 	b := redisNode(t, backendtest.RedisURL(), prefix, slow)
 
 	a.expect(t, "put_k1", "1")
 	b.expect(t, "see_k", "1", "nil")
 
-	px.setDown(true)
+	px.SetDown(true)
 	start := time.Now()
 	// A keeps working on its local copy: k2 set, k1 removed.
 	a.expect(t, "outage_write", "1", "1", "2", "nil")
@@ -288,7 +224,7 @@ func TestRedisOutageFallsBackAndResyncs(t *testing.T) {
 	a.expect(t, "see_k", "nil", "2")
 	b.expect(t, "see_k", "1", "nil") // not pushed yet
 
-	px.setDown(false)
+	px.SetDown(false)
 	// Once Redis answers again, A pushes what it changed meanwhile.
 	eventually(t, 5*time.Second, func() string {
 		got := strings.Join(b.run(t, "see_k"), "|")

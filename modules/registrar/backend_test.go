@@ -2,7 +2,6 @@ package registrar_test
 
 import (
 	"context"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"github.com/luasbc/luasbc/core/backend"
 	"github.com/luasbc/luasbc/core/backend/backendtest"
 	"github.com/luasbc/luasbc/modules/usrloc"
-	"github.com/luasbc/luasbc/modules/usrloc/usrloctest"
 )
 
 // pgLocation makes a private schema with Kamailio's location table.
@@ -22,25 +20,6 @@ func pgLocation(t *testing.T) string {
 	}
 	t.Cleanup(backend.CloseAll)
 	return u
-}
-
-func withHost(t *testing.T, raw, host string) string {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Host = host
-	return u.String()
-}
-
-func hostPort(t *testing.T, raw string) string {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u.Host
 }
 
 // TestPostgresKeepsRegistrationsAcrossRestart: write-through, then a new
@@ -73,8 +52,8 @@ func TestPostgresKeepsRegistrationsAcrossRestart(t *testing.T) {
 // outage, lookups keep working from the cache, and nothing is lost.
 func TestPostgresOutage(t *testing.T) {
 	db := pgLocation(t)
-	px := usrloctest.NewProxy(t, hostPort(t, backendtest.PGURL()))
-	n := startNode(t, lookupSteps, map[string]any{"retry_after": 5}, map[string]any{"db_mode": 1, "db_url": withHost(t, db, px.Addr())})
+	px := backendtest.NewProxy(t, backendtest.HostPort(t, backendtest.PGURL()))
+	n := startNode(t, lookupSteps, map[string]any{"retry_after": 5}, map[string]any{"db_mode": 1, "db_url": px.Via(t, db)})
 	n.register(t, "rita", "r1", 1, []string{"<sip:rita@192.0.2.1>"})
 	px.SetDown(true)
 	for i := 2; i < 6; i++ {

@@ -2,7 +2,6 @@ package usrloc
 
 import (
 	"context"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -119,24 +118,4 @@ func pgSchema(t *testing.T) string {
 	}
 	t.Cleanup(backend.CloseAll)
 	return u
-}
-
-// viaProxy rewrites a database or Redis URL to go through host:port.
-func viaProxy(t *testing.T, raw, hostport string) string {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Host = hostport
-	return u.String()
-}
-
-func hostOf(t *testing.T, raw string) string {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u.Host
 }

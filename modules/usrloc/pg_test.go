@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/luasbc/luasbc/core/backend/backendtest"
-	"github.com/luasbc/luasbc/modules/usrloc/usrloctest"
 )
 
 func pgPool(t *testing.T, url string) *pgxpool.Pool {
@@ -130,9 +129,9 @@ func TestPGMemoryOnlyFlag(t *testing.T) {
 func TestPGOutage(t *testing.T) {
 	url := pgSchema(t)
 	db := pgPool(t, url)
-	px := usrloctest.NewProxy(t, hostOf(t, backendtest.PGURL()))
+	px := backendtest.NewProxy(t, backendtest.HostPort(t, backendtest.PGURL()))
 	ctx := context.Background()
-	m := newTestModule(t, map[string]any{"db_mode": 1, "db_url": viaProxy(t, url, px.Addr())})
+	m := newTestModule(t, map[string]any{"db_mode": 1, "db_url": px.Via(t, url)})
 	d := m.domain(t, "location")
 	if _, err := d.Update(ctx, "carol", add(contact("sip:carol@1", 600, 0))); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/luasbc/luasbc/core/backend/backendtest"
-	"github.com/luasbc/luasbc/modules/usrloc/usrloctest"
 )
 
 // redisPrefix is a key prefix private to the test, cleaned up afterwards.
@@ -110,9 +109,9 @@ func TestRedisExpiryOnce(t *testing.T) {
 
 func TestRedisOutage(t *testing.T) {
 	prefix := redisPrefix(t)
-	px := usrloctest.NewProxy(t, hostOf(t, backendtest.RedisURL()))
+	px := backendtest.NewProxy(t, backendtest.HostPort(t, backendtest.RedisURL()))
 	ctx := context.Background()
-	m := redisModule(t, viaProxy(t, backendtest.RedisURL(), px.Addr()), prefix)
+	m := redisModule(t, px.Via(t, backendtest.RedisURL()), prefix)
 	d := m.domain(t, "location")
 	if _, err := d.Update(ctx, "dave", add(contact("sip:dave@1", 600, 0))); err != nil {
 		t.Fatal(err)

@@ -11,14 +11,10 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -67,74 +63,6 @@ function ksr_request_route()
 	return 1
 end
 `
-
-// tcpCut is a TCP proxy to PostgreSQL that can be cut (listener and
-// connections closed: the database is gone) and restored on the same port.
-type tcpCut struct {
-	target string
-	port   int
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  map[net.Conn]bool
-}
-
-func newTCPCut(t *testing.T, target string) *tcpCut {
-	p := &tcpCut{target: target, conns: map[net.Conn]bool{}}
-	if err := p.listen("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	p.port = p.ln.Addr().(*net.TCPAddr).Port
-	t.Cleanup(p.cut)
-	return p
-}
-
-func (p *tcpCut) listen(addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns[c], p.conns[up] = true, true
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); up.Close(); c.Close() }()
-			go func() { _, _ = io.Copy(c, up); up.Close(); c.Close() }()
-		}
-	}()
-	return nil
-}
-
-func (p *tcpCut) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
-	}
-}
-
-func (p *tcpCut) restore(t *testing.T) {
-	if err := p.listen("127.0.0.1:" + strconv.Itoa(p.port)); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // accSchema creates Kamailio's acc tables (as sbcctl db create would) with
 // the extra columns of the test.
@@ -252,23 +180,17 @@ func TestAccNoneLostAcrossOutage(t *testing.T) {
 	callsEnabled(t)
 	t.Parallel()
 	dbURL, sp := accSchema(t)
-	u, _ := url.Parse(dbURL)
-	host := u.Host
-	if !strings.Contains(host, ":") {
-		host += ":5432"
-	}
-	proxy := newTCPCut(t, host)
-	u.Host = "127.0.0.1:" + strconv.Itoa(proxy.port)
+	proxy := backendtest.NewProxy(t, backendtest.HostPort(t, dbURL))
 	const calls = 30
 	ansPort := freePorts(t, 6)
 	answer := startSIPp(t, "answer", "uas_answer.xml", ansPort, "", "-m", strconv.Itoa(calls))
 	answer.waitBound(t)
-	s := startAccServer(t, u.String(), ansPort, freePorts(t, 1))
+	s := startAccServer(t, proxy.Via(t, dbURL), ansPort, freePorts(t, 1))
 	go func() {
 		time.Sleep(800 * time.Millisecond)
-		proxy.cut()
+		proxy.SetDown(true)
 		time.Sleep(2 * time.Second)
-		proxy.restore(t)
+		proxy.SetDown(false)
 	}()
 	start := time.Now()
 	runCalls(t, s, "uac_call.xml", "callee", calls, "10", answer)

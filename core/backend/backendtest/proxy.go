@@ -1,22 +1,22 @@
-// Package usrloctest holds test helpers shared by the usrloc and registrar
-// tests: a TCP proxy in front of the real PostgreSQL or Redis that a test
-// can cut to play an outage.
-package usrloctest
+package backendtest
 
 import (
 	"io"
 	"net"
+	"net/url"
 	"sync"
 	"testing"
 )
 
-// Proxy forwards TCP connections to a target and can cut them.
+// Proxy is a TCP proxy in front of the real PostgreSQL or Redis that a test
+// cuts to play an outage: SetDown(true) closes every connection and refuses
+// new ones, SetDown(false) lets them through again on the same address.
 type Proxy struct {
 	ln     net.Listener
 	target string
 	mu     sync.Mutex
 	down   bool
-	conns  []net.Conn
+	conns  map[net.Conn]struct{}
 }
 
 // NewProxy listens on a loopback port and forwards to target ("host:port").
@@ -26,7 +26,7 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{ln: ln, target: target}
+	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
 	go p.serve()
 	t.Cleanup(func() { _ = ln.Close(); p.SetDown(true) })
 	return p
@@ -34,6 +34,27 @@ func NewProxy(t testing.TB, target string) *Proxy {
 
 // Addr is the proxy's "host:port".
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Via rewrites a postgres:// or redis:// URL to go through the proxy.
+func (p *Proxy) Via(t testing.TB, rawURL string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = p.Addr()
+	return u.String()
+}
+
+// HostPort is the "host:port" of a postgres:// or redis:// URL.
+func HostPort(t testing.TB, rawURL string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Host
+}
 
 func (p *Proxy) serve() {
 	for {
@@ -53,10 +74,10 @@ func (p *Proxy) serve() {
 			_ = c.Close()
 			continue
 		}
-		p.conns = append(p.conns, c, u)
+		p.conns[c], p.conns[u] = struct{}{}, struct{}{}
 		p.mu.Unlock()
-		go func() { _, _ = io.Copy(u, c); _ = u.Close() }()
-		go func() { _, _ = io.Copy(c, u); _ = c.Close() }()
+		go func() { _, _ = io.Copy(u, c); _ = u.Close(); _ = c.Close() }()
+		go func() { _, _ = io.Copy(c, u); _ = c.Close(); _ = u.Close() }()
 	}
 }
 
@@ -67,9 +88,9 @@ func (p *Proxy) SetDown(down bool) {
 	defer p.mu.Unlock()
 	p.down = down
 	if down {
-		for _, c := range p.conns {
+		for c := range p.conns {
 			_ = c.Close()
+			delete(p.conns, c)
 		}
-		p.conns = nil
 	}
 }
