@@ -2936,6 +2936,15 @@ function KSR.tmx.t_suspend() end
 ---@return integer
 function KSR.tmx.t_uac_ack_local(p1, p2, p3, p4) end
 
+---Topology stripping: Via, Record-Route and Contact of each side replaced by this server's, restored from records kept in memory or Redis (shared by several nodes).
+---@class KSR.topos
+KSR.topos = {}
+
+---Set the record namespace for this message ("" resets it to the context parameter); call it in the request route, or in topos:msg-incoming / msg-receiving for the lookups of received messages. 1 ok, -1 not a valid name (at most 64 letters, digits, '-', '_').
+---@param p1 string
+---@return integer
+function KSR.topos.tps_set_context(p1) end
+
 ---Formatted logging: $pv references in the text are replaced with their values before the line is written.
 ---@class KSR.xlog
 KSR.xlog = {}

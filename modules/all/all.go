@@ -23,6 +23,8 @@ import (
 	_ "github.com/luasbc/luasbc/modules/textops"
 	_ "github.com/luasbc/luasbc/modules/tm"
 	_ "github.com/luasbc/luasbc/modules/tmx"
+	_ "github.com/luasbc/luasbc/modules/topoh"
+	_ "github.com/luasbc/luasbc/modules/topos"
 	_ "github.com/luasbc/luasbc/modules/usrloc"
 	_ "github.com/luasbc/luasbc/modules/xlog"
 )

@@ -1,0 +1,201 @@
+package topos
+
+import (
+	"context"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/luasbc/luasbc/core"
+	"github.com/luasbc/luasbc/core/backend/backendtest"
+	"github.com/luasbc/luasbc/core/msg"
+	"github.com/luasbc/luasbc/core/transport"
+	"github.com/luasbc/luasbc/modules/topoh/sipraw"
+)
+
+// The benchmarks run the filters on the messages of one call as the core
+// hands them over: INVITE sent, 180 and 200 received and relayed, ACK and
+// BYE received and sent, the BYE's 200 received and relayed — 13 filter
+// runs per call. The core's own work (parsing, Lua, tm) is not in them: this
+// is what topos adds to a call.
+
+var benchSrc = netip.MustParseAddrPort("192.0.2.20:5060")
+
+// callMsgs builds the core's outgoing INVITE for call i.
+func benchInvite(i int) string {
+	n := strconv.Itoa(i)
+	return "INVITE sip:bob@10.0.0.2:5060 SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKtm" + n + "x.0\r\n" +
+		"Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK" + n + ";rport=5060;received=198.51.100.7\r\n" +
+		"Record-Route: <sip:192.0.2.1:5060;lr;ftag=ft" + n + ">\r\n" +
+		"From: \"Alice\" <sip:alice@example.com>;tag=ft" + n + "\r\n" +
+		"To: <sip:bob@example.com>\r\n" +
+		"Call-ID: call-" + n + "@198.51.100.7\r\n" +
+		"CSeq: 1 INVITE\r\n" +
+		"Contact: <sip:alice@198.51.100.7:5060>\r\n" +
+		"Max-Forwards: 69\r\n" +
+		"Content-Type: application/sdp\r\nContent-Length: 10\r\n\r\nv=0\r\no=x\r\n"
+}
+
+// replyTo answers a request as its receiver would (Vias, From, To + tag,
+// Call-ID, CSeq, Record-Route copied; Contact of the answerer).
+func replyTo(req string, code int, contact string) string {
+	m, _ := sipraw.ParseString(req)
+	var b strings.Builder
+	b.WriteString("SIP/2.0 " + strconv.Itoa(code) + " X\r\n")
+	for i := range m.Hdrs {
+		switch m.Hdrs[i].Type {
+		case msg.HVia, msg.HFrom, msg.HCallID, msg.HCSeq, msg.HRecordRoute:
+			b.WriteString(m.Line(i))
+		case msg.HTo:
+			line := m.Line(i)
+			if !strings.Contains(line, "tag=") {
+				line = strings.TrimRight(line, "\r\n") + ";tag=bt\r\n"
+			}
+			b.WriteString(line)
+		}
+	}
+	if contact != "" {
+		b.WriteString("Contact: <" + contact + ">\r\n")
+	}
+	b.WriteString("Content-Length: 0\r\n\r\n")
+	return b.String()
+}
+
+// relayed is a received reply as the core relays it: our Via gone.
+func relayed(rpl string) string {
+	i := strings.Index(rpl, "\r\nVia:")
+	j := strings.Index(rpl[i+2:], "\r\n")
+	return rpl[:i] + rpl[i+2+j:]
+}
+
+// forwarded is a received in-dialog request as the core forwards it after
+// loose_route: our Via on top, our Route gone.
+func forwarded(req string, branch string) string {
+	first := strings.Index(req, "\r\n")
+	out := req[:first+2] + "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=" + branch + "\r\n" + req[first+2:]
+	if i := strings.Index(out, "Route: <sip:192.0.2.1:5060;lr"); i >= 0 {
+		j := strings.Index(out[i:], "\r\n")
+		out = out[:i] + out[i+j+2:]
+	}
+	return out
+}
+
+// oneCall runs the filters on the messages of call i; false if any step
+// failed.
+func oneCall(x *Topos, i int) bool {
+	o := &core.Outgoing{Data: []byte(benchInvite(i))}
+	if !x.sending(o) {
+		return false
+	}
+	inv := string(o.Data)
+	for _, code := range []int{180, 200} {
+		p := &transport.Packet{Data: []byte(replyTo(inv, code, "sip:bob@10.0.0.2:5060")), Src: benchSrc}
+		if !x.received(p) {
+			return false
+		}
+		o = &core.Outgoing{Data: []byte(relayed(string(p.Data))), Reply: true}
+		if !x.sending(o) {
+			return false
+		}
+	}
+	ok := string(o.Data)
+	m, _ := sipraw.ParseString(ok)
+	target := sipraw.URIOf(firstItem(m, msg.HContact))
+	n := strconv.Itoa(i)
+	for k, method := range []string{"ACK", "BYE"} {
+		req := method + " " + target + " SIP/2.0\r\n" +
+			"Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK" + method + n + "\r\n" +
+			"From: \"Alice\" <sip:alice@example.com>;tag=ft" + n + "\r\nTo: <sip:bob@example.com>;tag=bt\r\n" +
+			"Call-ID: call-" + n + "@198.51.100.7\r\nCSeq: " + strconv.Itoa(1+k) + " " + method + "\r\n" +
+			"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+		p := &transport.Packet{Data: []byte(req), Src: benchSrc}
+		if !x.received(p) || !strings.HasPrefix(string(p.Data), method+" sip:bob@10.0.0.2") {
+			return false
+		}
+		o = &core.Outgoing{Data: []byte(forwarded(string(p.Data), "z9hG4bKtm"+n+"y."+method))}
+		if !x.sending(o) {
+			return false
+		}
+	}
+	p := &transport.Packet{Data: []byte(replyTo(string(o.Data), 200, "")), Src: benchSrc}
+	if !x.received(p) {
+		return false
+	}
+	o = &core.Outgoing{Data: []byte(relayed(string(p.Data))), Reply: true}
+	return x.sending(o)
+}
+
+func TestBenchCallFlow(t *testing.T) {
+	x := bare(t)
+	for i := 0; i < 3; i++ {
+		if !oneCall(x, i) {
+			t.Fatalf("call %d failed", i)
+		}
+	}
+	if x.st.restoredReq.Value() != 6 || x.st.restoredRpl.Value() != 9 {
+		t.Errorf("restored %d requests, %d replies", x.st.restoredReq.Value(), x.st.restoredRpl.Value())
+	}
+}
+
+func benchCalls(b *testing.B, x *Topos) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if !oneCall(x, i) {
+			b.Fatalf("call %d failed", i)
+		}
+	}
+}
+
+// BenchmarkCallMemory is topos's cost per call with the memory storage.
+func BenchmarkCallMemory(b *testing.B) { benchCalls(b, bare(b)) }
+
+// BenchmarkCallRedis is topos's cost per call with Redis (local server):
+// 9 round trips per call.
+func BenchmarkCallRedis(b *testing.B) {
+	rc := backendtest.Redis(b)
+	prefix := "bench:topos:" + backendtest.Suffix() + ":"
+	b.Cleanup(func() {
+		keys, _ := rc.Keys(context.Background(), prefix+"*").Result()
+		for len(keys) > 0 {
+			n := min(len(keys), 1000)
+			rc.Del(context.Background(), keys[:n]...)
+			keys = keys[n:]
+		}
+	})
+	x := bare(b)
+	rs, err := newRedisStore(backendtest.RedisURL(), prefix, time.Second, zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	rs.start()
+	b.Cleanup(rs.Close)
+	x.store = rs
+	benchCalls(b, x)
+}
+
+// BenchmarkParseOnly is the floor: indexing the same 13 messages without
+// touching them.
+func BenchmarkParseOnly(b *testing.B) {
+	x := bare(b)
+	var msgs [][]byte
+	o := &core.Outgoing{Data: []byte(benchInvite(0))}
+	x.sending(o)
+	for k := 0; k < 13; k++ {
+		msgs = append(msgs, o.Data)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, m := range msgs {
+			if _, err := sipraw.Parse(m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
