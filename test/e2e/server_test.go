@@ -228,20 +228,27 @@ func StartServer(t testing.TB, o Opts) *Server {
 		t.Fatal(err)
 	}
 
+	s.launch()
+	return s
+}
+
+// launch starts bin/sbc on s.Config in s.Dir and waits until it is ready;
+// it is stopped in Cleanup.
+func (s *Server) launch() {
+	s.t.Helper()
 	s.cmd = exec.Command(sbcBin, "-c", s.Config)
-	s.cmd.Dir = dir
+	s.cmd.Dir = s.Dir
 	s.cmd.Stdout = s.logs
 	s.cmd.Stderr = s.logs
 	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start sbc: %v", err)
+		s.t.Fatalf("start sbc: %v", err)
 	}
 	go func() {
 		s.waitErr = s.cmd.Wait()
 		close(s.exited)
 	}()
-	t.Cleanup(s.stop)
+	s.t.Cleanup(s.stop)
 	s.waitReady()
-	return s
 }
 
 func expand(s string, repl map[string]string) string {

@@ -16,7 +16,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -299,19 +298,7 @@ func startServerAt(t *testing.T, port int, o Opts, extra ...string) *Server {
 	if err := os.WriteFile(s.Config, []byte(cfg.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(sbcBin, "-c", s.Config)
-	s.cmd.Dir = dir
-	s.cmd.Stdout = s.logs
-	s.cmd.Stderr = s.logs
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start sbc: %v", err)
-	}
-	go func() {
-		s.waitErr = s.cmd.Wait()
-		close(s.exited)
-	}()
-	t.Cleanup(s.stop)
-	s.waitReady()
+	s.launch()
 	return s
 }
 
@@ -332,7 +319,13 @@ type peerCall struct {
 // topology.lua's callee A.
 func setupPeerCall(t *testing.T, addr string, caller, callee *thtest.Peer) *peerCall {
 	t.Helper()
-	caller.Send(addr, strings.Replace(caller.Invite(addr, callee.Addr), "sip:bob@", "sip:callee@", 1))
+	return setupPeerCallTo(t, addr, "sip:callee@"+addr, caller, callee)
+}
+
+// setupPeerCallTo is setupPeerCall with the INVITE's R-URI.
+func setupPeerCallTo(t *testing.T, addr, ruri string, caller, callee *thtest.Peer) *peerCall {
+	t.Helper()
+	caller.Send(addr, strings.Replace(caller.Invite(addr, callee.Addr), "sip:bob@"+addr, ruri, 1))
 	inv := callee.Expect("INVITE ")
 	callee.Send(addr, callee.Reply(inv, 180, "Ringing", "bt1", ""))
 	caller.Expect("SIP/2.0 180")
