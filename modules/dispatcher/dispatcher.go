@@ -14,6 +14,7 @@ import (
 
 	"github.com/luasbc/luasbc/core"
 	corecfg "github.com/luasbc/luasbc/core/config"
+	"github.com/luasbc/luasbc/core/metrics"
 	"github.com/luasbc/luasbc/core/stats"
 	"github.com/luasbc/luasbc/kemi"
 )
@@ -205,6 +206,7 @@ func (d *Dispatcher) Start() error {
 	if d.cfg.dnsMode&dnsRefresh != 0 {
 		d.every(d.cfg.dnsInterval, d.refreshDNS)
 	}
+	metrics.SetCollector("dispatcher", collector{d})
 	return nil
 }
 
@@ -234,6 +236,7 @@ func (d *Dispatcher) Stop() {
 	default:
 	}
 	close(d.stop)
+	metrics.RemoveCollector("dispatcher", collector{d})
 	d.wg.Wait()
 	if d.pinger != nil {
 		d.pinger.stopAll()

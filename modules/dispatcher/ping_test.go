@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/luasbc/luasbc/core/metrics"
 	"github.com/luasbc/luasbc/kemi/kemitest"
 )
 
@@ -48,6 +49,12 @@ end
 	if d := waitFlags(t, h, key, "IP", 4*time.Second); d > 3*time.Second {
 		t.Errorf("IP %v after TP", d)
 	}
+	if v, ok := gauge(t, "luasbc_dispatcher_destination_up", "uri", p.URI()); !ok || v != 0 {
+		t.Errorf("destination_up of an inactive destination: %v (found %v)", v, ok)
+	}
+	if _, ok := gauge(t, "luasbc_dispatcher_destination_state", "state", "IP"); !ok {
+		t.Error("no destination_state{state=\"IP\"}")
+	}
 	// The event runs just after the state changes.
 	if !waitLog(h, "ds event dispatcher:dst-down "+p.URI()+" ru "+p.URI()+" code 408", time.Second) {
 		t.Error("no dst-down event")
@@ -57,6 +64,12 @@ end
 	waitFlags(t, h, key, "AP", 5*time.Second)
 	if !waitLog(h, "ds event dispatcher:dst-up "+p.URI(), time.Second) {
 		t.Error("no dst-up event")
+	}
+	if v, ok := gauge(t, "luasbc_dispatcher_destination_up", "uri", p.URI()); !ok || v != 1 {
+		t.Errorf("destination_up of an active destination: %v (found %v)", v, ok)
+	}
+	if v, ok := gauge(t, "luasbc_dispatcher_destination_latency_seconds", "kind", "avg"); !ok || v < 0 || v > 1 { // loopback: under a millisecond, 0
+		t.Errorf("latency avg: %v s (found %v)", v, ok)
 	}
 	res, _ := rpcCall(t, h, "dispatcher.list")
 	var l struct {
@@ -119,4 +132,30 @@ func TestSlowDestination(t *testing.T) {
 	waitFlags(t, h, key, "IP", 4*time.Second)
 	p.slow(0)
 	waitFlags(t, h, key, "AP", 4*time.Second)
+}
+
+// gauge reads one series of the server's /metrics registry: the first whose
+// label name has value.
+func gauge(t *testing.T, metric, name, value string) (float64, bool) {
+	t.Helper()
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	for _, f := range families {
+		if f.GetName() != metric {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == name && l.GetValue() == value {
+					if m.GetCounter() != nil {
+						return m.GetCounter().GetValue(), true
+					}
+					return m.GetGauge().GetValue(), true
+				}
+			}
+		}
+	}
+	return 0, false
 }
