@@ -156,8 +156,8 @@ func (a *Auth) reply(c *kemi.Ctx, code int, reason, lines string) int {
 		}
 	}
 	defer func() { m.ReplyLumps = m.ReplyLumps[:keep] }()
-	if !a.forceStateless && sl.Stateful != nil && c.Engine != nil && c.Engine.Instance("tm") != nil {
-		if rc, ok := sl.Stateful(c, code, reason); ok {
+	if !a.forceStateless {
+		if rc, ok := sl.ReplyStateful(c, code, reason); ok {
 			return rc
 		}
 	}

@@ -181,10 +181,8 @@ func (r *Registrar) send(c *kemi.Ctx, rp *regReply) int {
 			c.Logger().Error("registrar: reply header refused", zap.Error(err))
 		}
 	}
-	if sl.Stateful != nil {
-		if rc, ok := sl.Stateful(c, rp.code, rp.reason); ok {
-			return rc
-		}
+	if rc, ok := sl.ReplyStateful(c, rp.code, rp.reason); ok {
+		return rc
 	}
 	if c.Core == nil {
 		return -1

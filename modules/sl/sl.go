@@ -30,9 +30,26 @@ func init() {
 	})
 }
 
-// Stateful is set by tm: it sends a stateful reply when m has a transaction
-// and reports whether it did.
-var Stateful func(c *kemi.Ctx, code int, reason string) (int, bool)
+// StatefulReplier is what tm offers sl (and auth, registrar): a reply sent
+// through the message's transaction, and whether there was one. It is
+// looked up per engine, not kept in a package variable, so two servers in
+// one process (tests) each reply through their own tm.
+type StatefulReplier interface {
+	StatefulReply(c *kemi.Ctx, code int, reason string) (int, bool)
+}
+
+// ReplyStateful replies through the message's transaction when the engine
+// has tm and the message a transaction, and reports whether it did.
+func ReplyStateful(c *kemi.Ctx, code int, reason string) (int, bool) {
+	if c.Engine == nil {
+		return 0, false
+	}
+	r, ok := c.Engine.Instance("tm").(StatefulReplier)
+	if !ok {
+		return 0, false
+	}
+	return r.StatefulReply(c, code, reason)
+}
 
 // SL is the module instance.
 type SL struct {
@@ -194,8 +211,8 @@ func ErrorReply(errno int, sig string) (int, string) {
 }
 
 func (s *SL) stateful(c *kemi.Ctx, code int, reason string) (int, bool) {
-	if s.bindTM && Stateful != nil {
-		return Stateful(c, code, reason)
+	if s.bindTM {
+		return ReplyStateful(c, code, reason)
 	}
 	return 0, false
 }

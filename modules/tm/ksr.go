@@ -630,8 +630,11 @@ func (x *TM) reply(c *kemi.Ctx, code int, reason string) int {
 	return rc
 }
 
-// slStateful lets sl's send_reply reply through the transaction.
-func (x *TM) slStateful(c *kemi.Ctx, code int, reason string) (int, bool) {
+var _ sl.StatefulReplier = (*TM)(nil)
+
+// StatefulReply implements sl.StatefulReplier: sl's send_reply (and auth's
+// challenges, registrar's replies) go through the transaction.
+func (x *TM) StatefulReply(c *kemi.Ctx, code int, reason string) (int, bool) {
 	if transOf(c.M) == nil {
 		return 0, false
 	}

@@ -21,7 +21,6 @@ import (
 	"github.com/luasbc/luasbc/core/msg"
 	"github.com/luasbc/luasbc/core/stats"
 	"github.com/luasbc/luasbc/kemi"
-	"github.com/luasbc/luasbc/modules/sl"
 )
 
 func init() {
@@ -185,7 +184,6 @@ func newTM(env *kemi.Env) (kemi.Instance, error) {
 		x.core.ReplyHandlers = append(x.core.ReplyHandlers, x.onReply)
 		x.core.RequestFilters = append(x.core.RequestFilters, x.ackFilter)
 		x.core.ConnClosed = append(x.core.ConnClosed, x.connClosed)
-		sl.Stateful = x.slStateful
 	}
 	return x, nil
 }
