@@ -540,6 +540,9 @@ func (x *TM) relay(c *kemi.Ctx, proxy string, proto msg.Proto, flags int) int {
 		if t.final {
 			return
 		}
+		if rc == -10 {
+			refreshReq(t, m)
+		}
 		if x.relayBranches(c.Context(), m, t, destinations(m, proxy, proto)) > 0 {
 			out = 1
 			return
@@ -550,6 +553,20 @@ func (x *TM) relay(c *kemi.Ctx, proxy string, proto msg.Proto, flags int) int {
 		}
 	})
 	return out
+}
+
+// refreshReq replaces the transaction's copy of the request, made at
+// t_newtran, with the request as the script left it at t_relay: flags, AVPs,
+// header changes and module state (the dispatcher's failover list) set in
+// between must be there for failure routes, as Kamailio saves them into its
+// copy at t_relay. t is locked.
+func refreshReq(t *Transaction, m *msg.Msg) {
+	r := cloneMsg(m)
+	r.Branches = nil
+	if t.req != nil {
+		r.FinalReplied = t.req.FinalReplied
+	}
+	t.req = r
 }
 
 // relayCancel answers a CANCEL 200 from its own transaction and cancels the

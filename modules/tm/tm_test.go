@@ -188,6 +188,13 @@ function ksr_request_route()
 	elseif user == "ser" then
 		KSR.pv.sets("$du", "sip:127.0.0.1:CALLEE1")
 		KSR.tm.t_on_failure("failover")
+	elseif user == "newtran" then
+		-- state set between t_newtran and t_relay must reach the failure route
+		KSR.tm.t_newtran()
+		KSR.setflag(7)
+		KSR.pv.sets("$avp(next)", "sip:127.0.0.1:CALLEE2")
+		KSR.pv.sets("$du", "sip:127.0.0.1:CALLEE1")
+		KSR.tm.t_on_failure("failover_saved")
 	elseif user == "dead" then
 		KSR.pv.sets("$du", "sip:127.0.0.1:DEADPORT")
 	end
@@ -198,6 +205,13 @@ function failover()
 	if KSR.tm.t_is_canceled() > 0 then return end
 	if KSR.tm.t_check_status("5[0-9][0-9]") > 0 or KSR.tm.t_branch_timeout() > 0 then
 		KSR.pv.sets("$du", "sip:127.0.0.1:CALLEE2")
+		KSR.tm.t_relay()
+	end
+end
+
+function failover_saved()
+	if KSR.isflagset(7) and KSR.pv.get("$avp(next)") then
+		KSR.pv.sets("$du", KSR.pv.get("$avp(next)"))
 		KSR.tm.t_relay()
 	end
 end
@@ -401,6 +415,19 @@ func TestSerialFailover(t *testing.T) {
 		t.Errorf("200 from the wrong callee: To %q", header(ok, "To"))
 	}
 	s.caller.nothing("SIP/2.0 503", 300*time.Millisecond)
+}
+
+// Flags and AVPs set after t_newtran, before t_relay, are the
+// transaction's: the failure route sees them (Kamailio saves them into its
+// copy of the request at t_relay).
+func TestStateSetAfterNewtranReachesFailureRoute(t *testing.T) {
+	s := start(t, nil)
+	s.caller.send(s.srv, invite(s.caller, "newtran", s.srv.Port, s.branch, s.callid))
+	inv1, from1 := s.callee1.expect("INVITE ", time.Second)
+	s.callee1.send(from1, reply(inv1, 503, "Service Unavailable", "c1"))
+	inv2, from2 := s.c2.expect("INVITE ", time.Second)
+	s.c2.send(from2, reply(inv2, 200, "OK", "c2"))
+	s.caller.expect("SIP/2.0 200", time.Second)
 }
 
 func TestSerialFailoverAfterTimeout(t *testing.T) {
