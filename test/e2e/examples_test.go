@@ -32,7 +32,8 @@ func startExample(t *testing.T, name string, edit map[string]map[string]string) 
 	port := freePorts(t, 2)
 	s := &Server{t: t, Port: port, RPCPort: port + 1, Addr: "127.0.0.1:" + strconv.Itoa(port), Dir: dir,
 		logs: &logBuf{}, exited: make(chan struct{})}
-	moved := map[string]string{"127.0.0.1:5060": s.Addr, "127.0.0.1:8088": "127.0.0.1:" + strconv.Itoa(s.RPCPort)}
+	moved := map[string]string{"127.0.0.1:5060": s.Addr, "127.0.0.1:8088": "127.0.0.1:" + strconv.Itoa(s.RPCPort),
+		"load: ../../default.lua": "load: " + filepath.Join(repoRoot, "lua", "default.lua")}
 	for _, e := range entries {
 		if e.IsDir() || e.Name() == "README.md" {
 			continue
@@ -165,4 +166,56 @@ func TestExampleMediaGateway(t *testing.T) {
 		t.Logf("sbc output (tail):\n%s", tail(s.Logs(), 5000))
 	}
 	waitTopoTransactions(t, s)
+}
+
+// TestExampleSecureEdge: two nodes of the secure-edge example share their
+// bans through Redis. A scanner's User-Agent, a source on secfilter's block
+// list and a flood are banned with their reasons, on both nodes; sbcctl
+// lifts a ban everywhere.
+func TestExampleSecureEdge(t *testing.T) {
+	t.Parallel()
+	prefix := redisPrefix(t)
+	edit := map[string]map[string]string{
+		"sbc.yaml": {
+			`redis_url: "redis://127.0.0.1:6379/0"`: fmt.Sprintf("redis_url: %q", backendtest.RedisURL()),
+			`redis_prefix: "edge:"`:                 fmt.Sprintf("redis_prefix: %q", prefix),
+		},
+		"secfilter": {"198.51.100.66": "127.0.0.66"},
+	}
+	a := startExample(t, "secure-edge", edit)
+	b := startExample(t, "secure-edge", edit)
+
+	const scanner, listed, flooder = "127.0.0.30", "127.0.0.66", "127.0.0.31"
+	if r := keepalive(t, a, newUDPFrom(t, scanner), "sipcli/v1.8", replyWait); r == nil || r.Code != 200 {
+		t.Fatalf("scanner got %v, want the bland 200", r)
+	}
+	if !a.waitBan(t, scanner, "scanner", 2*time.Second) {
+		t.Fatalf("scanner not banned: %v", a.bans(t))
+	}
+	if r := keepalive(t, b, newUDPFrom(t, scanner), "Linphone/5.0", 700*time.Millisecond); r != nil {
+		t.Errorf("node B answered the scanner banned on node A: %q", r.First)
+	}
+	if r := keepalive(t, a, newUDPFrom(t, listed), "Linphone/5.0", 700*time.Millisecond); r != nil {
+		t.Errorf("a source on the block list got %q", r.First)
+	}
+	if !b.waitBan(t, listed, "blocklist", 2*time.Second) {
+		t.Errorf("the block-listed source is not banned on node B: %v", b.bans(t))
+	}
+
+	// A flood: twice the example's pike limit within one sampling unit.
+	c := newUDPFrom(t, flooder)
+	for i := 0; i < 60 && !a.waitBan(t, flooder, "flood", 0); i++ {
+		c.Send(a.Addr, []byte(NewReq(optionsTmpl, c.Addr, a.Addr, "UDP").Text))
+	}
+	if !a.waitBan(t, flooder, "flood", 3*time.Second) {
+		t.Errorf("the flood was not banned: %v", a.bans(t))
+	}
+	if !strings.Contains(a.Logs(), "luasbc-ban: ip="+flooder+" reason=flood") {
+		t.Errorf("no fail2ban line for the flood")
+	}
+
+	sbcctl(t, a, "ban", "rm", scanner)
+	if r := keepalive(t, b, newUDPFrom(t, scanner), "Linphone/5.0", replyWait); r == nil || r.Code != 200 {
+		t.Errorf("node B after the ban was lifted on node A: %v", r)
+	}
 }
