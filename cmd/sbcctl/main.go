@@ -20,16 +20,36 @@ import (
 	"github.com/luasbc/luasbc/core/config"
 )
 
-const usage = `usage: sbcctl [--url URL | --socket PATH | -c CONFIG] [--json] COMMAND [ARG...]
+const usage = `usage: sbcctl [OPTIONS] COMMAND [ARG...]   (options may also follow the command)
+
+options:
+  --url URL | --socket PATH | -c CONFIG   where the server's RPC listens
+  --json              print the raw JSON result (for scripts)
+  --domain D          domain of a USER given without @DOMAIN (default $SIP_DOMAIN)
+  --table T           subscriber table (add/rm/passwd/show) or location table (ul)
+  --int               htable set: store an integer
+  --timeout D, --db-url URL
 
 commands:
   rpc METHOD [ARG...]   call any RPC method (args that look numeric are sent as
                         numbers; prefix s: to force a string, i: a number)
   reload                reload the Lua script (app_lua.reload)
-  stats [NAME...]       show statistics (all, group:, or group:name)
-  version               server version
-  uptime                server uptime
-  methods               list RPC methods
+  stats [GROUP|group:name...]   statistics as a table, sorted
+  version | uptime | methods    server version, uptime, RPC methods
+  add USER[@DOMAIN] PASSWORD    add a subscriber; the server stores password,
+                        ha1 and ha1b in its subscriber file or table
+  passwd USER[@DOMAIN] PASSWORD change a subscriber's password
+  rm USER[@DOMAIN]      delete a subscriber
+  show [USER[@DOMAIN]]  list subscribers (also: subscriber add|rm|passwd|show)
+  address add GRP IP[/MASK] [PORT] [TAG] | rm GRP IP[/MASK] | show | reload
+  trusted add SRC_IP PROTO PATTERN [TAG] | rm SRC_IP | show | reload
+                        the permissions tables; add and rm write the server's
+                        file or table and reload it (PATTERN - for any From)
+  ul show [AOR] | rm AOR [CONTACT] | add AOR CONTACT [EXPIRES]
+                        registered contacts (location table, --table)
+  htable list | dump TABLE | get TABLE KEY | set TABLE KEY VALUE | rm TABLE KEY
+  dispatcher show | add GROUP URI [FLAGS [PRIORITY [ATTRS]]] | rm GROUP URI |
+             reload | set_state STATE GROUP URI|all | ping_active [0|1]
   ban list [TABLE]      current bans with reason and time left (htable ipban by default)
   ban rm IP [TABLE]     lift a ban
   pike top [ALL|HOT|WARM]  sources pike is watching or blocking
@@ -37,6 +57,8 @@ commands:
   db create|migrate|show   the PostgreSQL tables of every module (Kamailio's schema;
                         --db-url URL, or db_url of -c CONFIG); talks to the database,
                         not to sbc
+
+exit status: 0 done, 1 the server is unreachable or the call failed, 2 bad usage
 `
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -50,8 +72,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print raw JSON results")
 	timeout := fs.Duration("timeout", 10*time.Second, "call timeout")
 	dbURL := fs.String("db-url", "", "PostgreSQL URL for the db verbs (default: db_url of -c CONFIG)")
+	var o options
+	fs.StringVar(&o.domain, "domain", "", "domain of a USER given without @DOMAIN (default $SIP_DOMAIN)")
+	fs.BoolVar(&o.asInt, "int", false, "htable set: store the value as an integer (htable.seti)")
+	fs.StringVar(&o.table, "table", "", "subscriber table (add/rm/passwd/show with a database) or location table (ul; default location)")
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(hoistFlags(fs, args)); err != nil {
 		return 2
 	}
 	rest := fs.Args()
@@ -77,7 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	method, params, format, err := translate(rest)
+	method, params, format, err := translate(rest, o)
 	if err != nil {
 		fmt.Fprintln(stderr, "sbcctl:", err)
 		fmt.Fprint(stderr, usage)
@@ -114,12 +140,45 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// hoistFlags moves options written after the command (sbcctl ul show
+// --json) in front of it, where the flag package reads them. Only exact
+// option names move, so arguments such as -1 stay; "--" ends the options.
+func hoistFlags(fs *flag.FlagSet, args []string) []string {
+	var opts, rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i+1:]...)
+			break
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		f := fs.Lookup(name)
+		if !strings.HasPrefix(a, "-") || f == nil {
+			rest = append(rest, a)
+			continue
+		}
+		opts = append(opts, a)
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !hasValue && !(ok && b.IsBoolFlag()) && i+1 < len(args) {
+			i++
+			opts = append(opts, args[i])
+		}
+	}
+	return append(opts, rest...)
+}
+
+// options are the flags that verbs read.
+type options struct {
+	domain string // default domain of subscriber verbs
+	table  string // subscriber or location table
+	asInt  bool   // htable set stores an integer
+}
+
 // formatter renders a command's result for people (--json prints it raw).
 type formatter func(w io.Writer, raw json.RawMessage) error
 
 // translate maps a command line to a method, typed parameters and, for
 // verbs with a table view, how to print the result.
-func translate(a []string) (string, []any, formatter, error) {
+func translate(a []string, o options) (string, []any, formatter, error) {
 	switch a[0] {
 	case "rpc":
 		if len(a) < 2 {
@@ -129,10 +188,7 @@ func translate(a []string) (string, []any, formatter, error) {
 	case "reload":
 		return "app_lua.reload", nil, nil, nil
 	case "stats":
-		if len(a) == 1 {
-			return "stats.get_statistics", []any{"all"}, nil, nil
-		}
-		return "stats.get_statistics", typed(a[1:]), nil, nil
+		return translateStats(a[1:])
 	case "version":
 		return "core.version", nil, nil, nil
 	case "uptime":
@@ -143,6 +199,18 @@ func translate(a []string) (string, []any, formatter, error) {
 		return translateBan(a[1:])
 	case "dispatcher":
 		return translateDispatcher(a[1:])
+	case "address":
+		return translateAddress(a[1:])
+	case "trusted":
+		return translateTrusted(a[1:])
+	case "subscriber":
+		return translateSubscriber(a[1:], o)
+	case "ul":
+		return translateUL(a[1:], o)
+	case "htable":
+		return translateHtable(a[1:], o)
+	case "add", "rm", "passwd", "show":
+		return translateSubscriber(a, o)
 	case "pike":
 		if len(a) < 2 || a[1] != "top" {
 			return "", nil, nil, errors.New("pike: want pike top [ALL|HOT|WARM]")

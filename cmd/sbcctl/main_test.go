@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net"
 	"strings"
 	"testing"
@@ -89,7 +90,8 @@ func TestDBVerbs(t *testing.T) {
 
 func TestCompletionAndUsage(t *testing.T) {
 	var out, errb bytes.Buffer
-	if rc := run([]string{"completion", "bash"}, &out, &errb); rc != 0 || !strings.Contains(out.String(), "complete -F _sbcctl sbcctl") {
+	if rc := run([]string{"completion", "bash"}, &out, &errb); rc != 0 || !strings.Contains(out.String(), "complete -F _sbcctl sbcctl") ||
+		!strings.Contains(out.String(), `address) COMPREPLY=($(compgen -W "add rm show reload"`) || !strings.Contains(out.String(), " passwd ") {
 		t.Fatalf("completion: rc %d\n%s", rc, out.String())
 	}
 	out.Reset()
@@ -101,5 +103,68 @@ func TestCompletionAndUsage(t *testing.T) {
 	if rc := run([]string{"--url", "http://127.0.0.1:1/rpc", "uptime"}, &out, &errb); rc != 1 ||
 		strings.Count(strings.TrimSpace(errb.String()), "\n") != 0 || !strings.Contains(errb.String(), "is sbc running?") {
 		t.Errorf("server down: rc %d, stderr %q (want one line)", rc, errb.String())
+	}
+}
+
+// The kamctl-style verbs map to these RPC calls; wrong arguments are
+// usage errors (exit 2) before any call.
+func TestVerbTranslation(t *testing.T) {
+	t.Setenv("SIP_DOMAIN", "env.example")
+	for _, c := range []struct {
+		args   []string
+		o      options
+		method string
+		params string
+	}{
+		{[]string{"add", "alice@example.com", "pw"}, options{}, "subscriber.add", `["alice","example.com","pw"]`},
+		{[]string{"add", "alice", "pw"}, options{}, "subscriber.add", `["alice","env.example","pw"]`},
+		{[]string{"add", "alice", "pw"}, options{domain: "d.example", table: "subs"}, "subscriber.add", `["alice","d.example","pw","subs"]`},
+		{[]string{"subscriber", "passwd", "alice", "123"}, options{}, "subscriber.passwd", `["alice","env.example","123"]`},
+		{[]string{"rm", "alice"}, options{}, "subscriber.rm", `["alice",""]`},
+		{[]string{"show"}, options{}, "subscriber.show", `null`},
+		{[]string{"show", "a@b"}, options{}, "subscriber.show", `["a","b"]`},
+		{[]string{"address", "add", "1", "10.0.0.0/8", "5060", "gw"}, options{}, "permissions.addressAdd", `[1,"10.0.0.0/8",5060,"gw"]`},
+		{[]string{"address", "rm", "2", "10.0.0.1"}, options{}, "permissions.addressRm", `[2,"10.0.0.1"]`},
+		{[]string{"trusted", "add", "10.0.0.1", "any", "-"}, options{}, "permissions.trustedAdd", `["10.0.0.1","any",""]`},
+		{[]string{"trusted", "reload"}, options{}, "permissions.trustedReload", `null`},
+		{[]string{"ul", "show", "alice"}, options{}, "ul.lookup", `["location","alice"]`},
+		{[]string{"ul", "rm", "alice", "sip:a@h"}, options{table: "loc2"}, "ul.rm_contact", `["loc2","alice","sip:a@h"]`},
+		{[]string{"ul", "add", "alice", "sip:a@h", "60"}, options{}, "ul.add", `["location","alice","sip:a@h",60,"1",".",0,0,"4294967295"]`},
+		{[]string{"htable", "set", "t", "k", "7"}, options{}, "htable.sets", `["t","k","7"]`},
+		{[]string{"htable", "set", "t", "k", "7"}, options{asInt: true}, "htable.seti", `["t","k",7]`},
+		{[]string{"htable", "rm", "t", "k"}, options{}, "htable.delete", `["t","k"]`},
+		{[]string{"stats", "core", "tm:active"}, options{}, "stats.get_statistics", `["core:","tm:active"]`},
+	} {
+		m, ps, _, err := translate(c.args, c.o)
+		got, _ := json.Marshal(ps)
+		if err != nil || m != c.method || string(got) != c.params {
+			t.Errorf("%v: %s %s %v, want %s %s", c.args, m, got, err, c.method, c.params)
+		}
+	}
+	for _, bad := range [][]string{{"add", "alice"}, {"passwd"}, {"show", "a", "b"}, {"subscriber"},
+		{"address", "add", "x", "10.0.0.1"}, {"address", "add", "1", "10.0.0.1", "port"}, {"address", "rm", "1"},
+		{"trusted", "add", "10.0.0.1", "udp"}, {"trusted", "frob"}, {"ul"}, {"ul", "add", "a", "sip:a@h", "-5"},
+		{"htable", "get", "t"}, {"htable", "frob", "t"}} {
+		if _, _, _, err := translate(bad, options{}); err == nil {
+			t.Errorf("%v: accepted", bad)
+		}
+	}
+}
+
+func TestHoistFlags(t *testing.T) {
+	var out, errb bytes.Buffer
+	// Options after the verb count; -5 and a password "--x" are arguments.
+	if rc := run([]string{"htable", "set", "t", "k", "x", "--int", "--url", "http://127.0.0.1:1/rpc"}, &out, &errb); rc != 2 ||
+		!strings.Contains(errb.String(), "not an integer") {
+		t.Errorf("--int after the verb: rc %d, %q", rc, errb.String())
+	}
+	errb.Reset()
+	if rc := run([]string{"add", "alice@x", "--x", "--url=http://127.0.0.1:1/rpc"}, &out, &errb); rc != 1 ||
+		!strings.Contains(errb.String(), "cannot reach") {
+		t.Errorf("password --x: rc %d, %q", rc, errb.String())
+	}
+	errb.Reset()
+	if rc := run([]string{"--url", "http://127.0.0.1:1/rpc", "add", "alice@x", "--", "--json"}, &out, &errb); rc != 1 {
+		t.Errorf("-- then --json as the password: rc %d, %q", rc, errb.String())
 	}
 }

@@ -81,9 +81,13 @@ func newAuthDB(env *kemi.Env) (kemi.Instance, error) {
 			return d, nil // only listing the API
 		}
 		d.subscriberFilePath = env.Core.Cfg.Path(f)
-		fs, err := newFileStore(d.subscriberFilePath)
+		fs, missing, err := newFileStore(d.subscriberFilePath)
 		if err != nil {
 			return nil, err
+		}
+		if missing {
+			d.log.Warn("auth_db: subscriber_file does not exist: no subscribers until it is created and auth_db.reload runs",
+				zap.String("file", d.subscriberFilePath))
 		}
 		d.file, d.store = fs, fs
 	} else if env.Core != nil && backend.Resolve(d.dbURL, d.globalDBURL) == "" {

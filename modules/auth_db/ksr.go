@@ -142,7 +142,7 @@ func (d *AuthDB) isSubscriber(c *kemi.Ctx, uri, table string, flags int) int {
 
 // RPC implements kemi.RPCProvider.
 func (d *AuthDB) RPC() []rpc.Method {
-	return []rpc.Method{{Name: "auth_db.reload",
+	return append(d.subscriberRPC(), rpc.Method{Name: "auth_db.reload",
 		Doc: "luasbc: read subscriber_file again; on error the loaded subscribers stay and the error is returned.",
 		Fn: func(context.Context, rpc.Params) (any, error) {
 			if d.file == nil {
@@ -155,5 +155,5 @@ func (d *AuthDB) RPC() []rpc.Method {
 			}
 			d.log.Info("auth_db: subscriber file reloaded", zap.Int("subscribers", n))
 			return map[string]any{"subscribers": n}, nil
-		}}}
+		}})
 }

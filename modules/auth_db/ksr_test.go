@@ -3,6 +3,7 @@ package authdb
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -191,10 +192,29 @@ func TestFileReloadRPC(t *testing.T) {
 	}
 }
 
+// A subscriber file that does not exist yet is no subscribers, not a start
+// failure (the embedded default names one); reload reads it once written.
+func TestFileMissing(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "subscribers")
+	s := newHarness(t, map[string]any{"subscriber_file": file, "calculate_ha1": 1, "password_column": "password"}, "")
+	dave := req{From: "<sip:dave@example.com>;tag=d", To: "<sip:dave@example.com>"}
+	if rep := s.auth(dave, &authtest.Client{Username: "dave", Password: "d"}); rc(rep) != "-3" {
+		t.Fatalf("dave without a file: %q", rep)
+	}
+	if err := os.WriteFile(file, []byte("dave example.com d\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.h.RPC.Call(context.Background(), "auth_db.reload", nil); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if rep := s.auth(dave, &authtest.Client{Username: "dave", Password: "d"}); rc(rep) != "1" {
+		t.Fatalf("dave after the file was written: %q", rep)
+	}
+}
+
 func TestStartErrors(t *testing.T) {
 	for name, p := range map[string]map[string]any{
 		"no storage":       {},
-		"missing file":     {"subscriber_file": "/nonexistent/subscribers"},
 		"bad credentials":  {"subscriber_file": writeFile(t, "s", "a b c\n"), "load_credentials": "$avp(x)="},
 		"bad column":       {"subscriber_file": writeFile(t, "s", "a b c\n"), "password_column": "pass word"},
 		"read-only target": {"subscriber_file": writeFile(t, "s", "a b c\n"), "load_credentials": "$si=rpid"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -219,12 +220,21 @@ type fileStore struct {
 	tab  atomic.Pointer[fileTable]
 }
 
-func newFileStore(path string) (*fileStore, error) {
-	s := &fileStore{path: path}
+// newFileStore loads the file. A file that does not exist yet is no
+// subscribers (everyone is challenged, nobody passes), so that a default
+// config starts before the operator has written one; missing reports it for
+// the log. auth_db.reload reads it once it exists.
+func newFileStore(path string) (s *fileStore, missing bool, err error) {
+	s = &fileStore{path: path}
 	if _, err := s.Reload(); err != nil {
-		return nil, err
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, false, err
+		}
+		t, _ := parseSubscriberFile(path, nil)
+		s.tab.Store(t)
+		return s, true, nil
 	}
-	return s, nil
+	return s, false, nil
 }
 
 // Reload reads the file again; on error the loaded subscribers stay.

@@ -9,7 +9,7 @@ import (
 
 // RPC implements kemi.RPCProvider with Kamailio's method names.
 func (p *Permissions) RPC() []rpc.Method {
-	return []rpc.Method{
+	return append(p.editRPC(), []rpc.Method{
 		{Name: "permissions.addressReload", Doc: "Reload the address table; on failure the loaded table stays. Rate limited by reload_delta.",
 			Fn: func(ctx context.Context, _ rpc.Params) (any, error) {
 				return reloadResult(p.rpcReload(ctx, "address", p.reloadAddress))
@@ -36,7 +36,7 @@ func (p *Permissions) RPC() []rpc.Method {
 			Fn: p.rpcTestURI},
 		{Name: "permissions.allowUri", Params: "basename uri contact", Doc: "Same as permissions.testUri.",
 			Fn: p.rpcTestURI},
-	}
+	}...)
 }
 
 func reloadResult(err error) (any, error) {
