@@ -1,7 +1,14 @@
--- luasbc default routing script: an edge proxy on the embedded defaults.
--- It is a Kamailio app_lua (KEMI) script: the same file runs on Kamailio.
--- Blocks of modules that are not enabled in the config are skipped
+-- luasbc default routing script: an edge proxy and registrar on the embedded
+-- defaults. It is a Kamailio app_lua (KEMI) script: the same file runs on
+-- Kamailio. Blocks of modules that are not enabled in the config are skipped
 -- (KSR.<module> is nil), so the script runs with any module set.
+--
+-- With auth/auth_db, registrar and usrloc (the embedded default) it is the
+-- registrar of the Kamailio 101 PBX: REGISTER and requests from local users
+-- are digest-authenticated, registered users call each other through the
+-- location service, carriers (permissions group CARRIER_GROUP) call in
+-- without credentials, and local users' calls to numbers that are no local
+-- user go to CARRIER_HOST. Nothing else is relayed.
 
 -- Thresholds and lists, in one place.
 local MAX_FORWARDS = 10
@@ -10,6 +17,13 @@ local BAN_TABLE = "ipban"          -- htable of banned source IPs; its autoexpir
 local AUTHFAIL_TABLE = "authfail"  -- htable counting failed authentications per source IP
 local AUTHFAIL_LIMIT = 5           -- failed authentications (within its autoexpire) before a ban
 local TRUSTED_GROUP = 1            -- permissions address group of peers that are never rate-limited
+local CARRIER_GROUP = 200          -- permissions address group of carriers: their calls need no credentials
+local CARRIER_HOST = ""            -- host[:port] of the carrier for non-local numbers; "" = none (404)
+local NUMBER = "^%+?%d%d%d+$"      -- a R-URI user that is a telephone number (may go to the carrier)
+local SUBSCRIBER_TABLE = "subscriber"
+local LOCATION_TABLE = "location"
+local NAT_TESTS = 19               -- nat_uac_test: private Contact (1), Via host (2) or port (16) not the source
+local RTP_FLAGS = "replace-origin replace-session-connection ICE=remove RTP/AVP"
 
 FLT_ACC = 1
 FLT_ACCMISSED = 2
@@ -28,9 +42,12 @@ function ksr_request_route()
 		return 1
 	end
 
+	ksr_route_natdetect()
+
 	-- CANCEL processing: relayed to the INVITE's branches, or 481.
 	if KSR.is_CANCEL() then
 		if KSR.tm.t_check_trans() > 0 then
+			ksr_route_media_delete()
 			ksr_route_relay()
 		else
 			KSR.sl.sl_send_reply(481, "Call/Transaction Does Not Exist")
@@ -55,27 +72,182 @@ function ksr_request_route()
 
 	-- Only initial requests (no To tag) from here on.
 
-	-- Record-routing for dialog-creating requests.
+	-- Carriers, local users (authenticated) or calls to a local domain.
+	local caller = ksr_route_auth()
+
+	-- Record-routing for dialog-creating requests; a preloaded route set
+	-- is not followed.
+	KSR.hdr.remove("Route")
 	if KSR.rr and (KSR.is_INVITE() or KSR.is_SUBSCRIBE()) then
 		KSR.rr.remove_record_route()
 		KSR.rr.record_route()
 	end
 
-	-- Account only INVITEs.
+	-- Account only INVITEs: answered, missed and failed calls.
 	if KSR.is_INVITE() then
 		KSR.setflag(FLT_ACC)
+		if KSR.acc then
+			KSR.setflag(FLT_ACCMISSED)
+			KSR.setflag(FLT_ACCFAILED)
+		end
 	end
 
-	-- Without a location service or gateways there is nowhere to send
-	-- initial requests: a domain of ours has no such user, and this is no
-	-- open relay for the others. The registrar and dispatcher modules add
-	-- their blocks here.
-	if KSR.is_myself_ruri() then
-		KSR.sl.sl_send_reply(404, "Not Found")
-	else
-		KSR.sl.sl_send_reply(403, "Not relaying")
+	-- Other domains: only local users reach them (ksr_route_auth refused
+	-- everyone else).
+	if not KSR.is_myself_ruri() then
+		ksr_route_media_offer()
+		ksr_route_relay()
 	end
+
+	ksr_route_registrar()
+
+	if KSR.corex.has_ruri_user() < 0 then
+		KSR.sl.sl_send_reply(484, "Address Incomplete")
+		return 1
+	end
+
+	ksr_route_location(caller)
 	return 1
+end
+
+-- Who sends this initial request: "carrier" (address group CARRIER_GROUP),
+-- "local" (an authenticated subscriber) or "" (anyone, calling a local
+-- user). A request that fails authentication is challenged; one from
+-- nobody of ours to another domain is refused, so this is no open relay.
+function ksr_route_auth()
+	if KSR.permissions and not KSR.is_REGISTER()
+			and KSR.permissions.allow_source_address(CARRIER_GROUP) > 0 then
+		if not KSR.is_myself_ruri() then
+			-- carriers reach our users, not other carriers through us
+			KSR.sl.sl_send_reply(403, "Not relaying")
+			KSR.x.exit()
+		end
+		return "carrier"
+	end
+
+	local caller = ""
+	if KSR.auth and KSR.auth_db and (KSR.is_REGISTER() or KSR.is_myself_furi()) then
+		local realm = KSR.kx.gete_fhost()
+		local rc = KSR.auth_db.auth_check(realm, SUBSCRIBER_TABLE, 1)
+		if rc < 0 then
+			if rc == -2 or rc == -3 then
+				-- wrong password or unknown user: counts towards a ban
+				ksr_auth_failed()
+			end
+			KSR.auth.auth_challenge(realm, 0)
+			KSR.x.exit()
+		end
+		-- the credentials are ours, not the next hop's
+		if not KSR.is_method_in("RP") then
+			KSR.auth.consume_credentials()
+		end
+		caller = "local"
+	end
+
+	if caller ~= "local" and not KSR.is_myself_ruri() then
+		KSR.sl.sl_send_reply(403, "Not relaying")
+		KSR.x.exit()
+	end
+	return caller
+end
+
+-- REGISTER: saved in the location service (after ksr_route_auth).
+function ksr_route_registrar()
+	if not KSR.is_REGISTER() then
+		return
+	end
+	if not KSR.registrar then
+		KSR.sl.sl_send_reply(404, "Not Found")
+		KSR.x.exit()
+	end
+	if KSR.isflagset(FLT_NATS) then
+		-- the contact is behind NAT: mark it, and keep its binding open
+		-- with SIP keepalives (nathelper's sipping_bflag)
+		KSR.setbflag(FLB_NATB)
+		KSR.setbflag(FLB_NATSIPPING)
+	end
+	if KSR.registrar.save(LOCATION_TABLE, 0) < 0 then
+		KSR.sl.sl_reply_error()
+	end
+	KSR.x.exit()
+end
+
+-- Requests to a user of ours: its registered contacts; else a local user
+-- calling a number goes to the carrier; else 480 for a subscriber not
+-- registered now, 404 for anyone else.
+function ksr_route_location(caller)
+	if KSR.registrar then
+		local rc = KSR.registrar.lookup(LOCATION_TABLE)
+		if rc > 0 then
+			ksr_route_media_offer()
+			ksr_route_relay()
+		elseif rc == -2 then
+			KSR.sl.sl_send_reply(405, "Method Not Allowed")
+			KSR.x.exit()
+		end
+	end
+	local user = KSR.kx.gete_ruser()
+	local subscriber = ksr_is_subscriber()
+	if caller == "local" and CARRIER_HOST ~= "" and not subscriber and string.find(user, NUMBER) then
+		KSR.seturi("sip:" .. user .. "@" .. CARRIER_HOST)
+		ksr_route_media_offer()
+		ksr_route_relay()
+	end
+	if KSR.registrar and subscriber then
+		KSR.sl.sl_send_reply(480, "Temporarily Unavailable")
+	else
+		KSR.sl.sl_send_reply(404, "Not Found")
+	end
+	KSR.x.exit()
+end
+
+-- Whether the R-URI names a subscriber (false without auth_db).
+function ksr_is_subscriber()
+	return KSR.auth_db ~= nil and KSR.auth_db.is_subscriber(KSR.kx.get_ruri(), SUBSCRIBER_TABLE, 2) == 1
+end
+
+-- Caller NAT detection: the binding of a NATed REGISTER is its source
+-- address; a NATed caller's Contact gets that address as an alias, so
+-- requests within the dialog reach it.
+function ksr_route_natdetect()
+	if not KSR.nathelper then
+		return
+	end
+	if KSR.nathelper.nat_uac_test(NAT_TESTS) > 0 then
+		if KSR.is_REGISTER() then
+			KSR.nathelper.fix_nated_register()
+		elseif KSR.siputils.is_first_hop() > 0 then
+			KSR.nathelper.add_contact_alias()
+		end
+		KSR.setflag(FLT_NATS)
+	end
+end
+
+-- Media anchoring of an initial INVITE with SDP (rtpengine offer); when
+-- rtpengine cannot take the call it is answered 488.
+function ksr_route_media_offer()
+	if not KSR.rtpengine or not KSR.is_INVITE() or not ksr_has_sdp() then
+		return
+	end
+	if KSR.rtpengine.rtpengine_manage(RTP_FLAGS) < 0 then
+		KSR.err("rtpengine offer failed for " .. KSR.kx.get_ruri() .. "\n")
+		KSR.sl.sl_send_reply(488, "Not Acceptable Here")
+		KSR.x.exit()
+	end
+end
+
+-- The media session of a call that ends (BYE, CANCEL) or failed.
+function ksr_route_media_delete()
+	if KSR.rtpengine then
+		KSR.rtpengine.rtpengine_manage("")
+	end
+end
+
+function ksr_has_sdp()
+	if KSR.textops then
+		return KSR.textops.has_body_type("application/sdp") > 0
+	end
+	return true
 end
 
 -- Stateful relay with failure handling.
@@ -204,9 +376,18 @@ function ksr_route_withindlg()
 		return
 	end
 	if KSR.rr and KSR.rr.loose_route() > 0 then
+		if KSR.nathelper and not KSR.isdsturiset() then
+			-- a NATed peer's Contact carries its public address as an alias
+			KSR.nathelper.handle_ruri_alias()
+		end
+		if KSR.rtpengine and KSR.is_method_in("IUA") and ksr_has_sdp() then
+			-- a re-INVITE or UPDATE offer, or an ACK's answer, of an anchored call
+			KSR.rtpengine.rtpengine_manage(RTP_FLAGS)
+		end
 		if KSR.is_BYE() then
 			KSR.setflag(FLT_ACC) -- do accounting ...
 			KSR.setflag(FLT_ACCFAILED) -- ... even if the transaction fails
+			ksr_route_media_delete()
 		elseif KSR.is_ACK() then
 			-- ACK is forwarded statelessly
 		elseif KSR.is_NOTIFY() then
@@ -239,11 +420,20 @@ function ksr_onreply_manage()
 	local scode = KSR.kx.get_status()
 	if scode > 100 and scode <= 299 then
 		KSR.dbg("incoming reply " .. scode .. "\n")
+		if KSR.nathelper and KSR.isbflagset(FLB_NATB) then
+			-- the callee is behind NAT: the caller's in-dialog requests
+			-- must reach its public address
+			KSR.nathelper.set_contact_alias()
+		end
+		if KSR.rtpengine and ksr_has_sdp() then
+			KSR.rtpengine.rtpengine_manage(RTP_FLAGS)
+		end
 	end
 end
 
 -- Manage failure routing cases.
 function ksr_failure_manage()
+	ksr_route_media_delete()
 	if KSR.tm.t_is_canceled() > 0 then
 		return 1
 	end

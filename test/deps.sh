@@ -1,7 +1,10 @@
 #!/bin/sh
 # Installs what the end-to-end tests need: SIPp (Debian package sip-tester),
 # SIPVicious (sipvicious), fail2ban (fail2ban-regex checks deploy/fail2ban) and
-# rtpengine (rtpengine-daemon, run in userspace mode by the media tests). Idempotent: a no-op when both are already present;
+# rtpengine (rtpengine-daemon, run in userspace mode by the media tests) and
+# kamailio (its package ships kamailio-basic-kemi-lua.lua, which the tests run
+# unmodified on luasbc; the Kamailio daemon itself is not started). Idempotent:
+# a no-op when everything is already present;
 # apt-get update runs only when something must be installed.
 set -eu
 
@@ -13,9 +16,11 @@ fi
 
 command -v fail2ban-regex >/dev/null 2>&1 || missing="$missing fail2ban"
 command -v rtpengine >/dev/null 2>&1 || missing="$missing rtpengine-daemon"
+kemi_example=/usr/share/doc/kamailio/examples/kemi/kamailio-basic-kemi-lua.lua
+[ -e "$kemi_example" ] || [ -e "$kemi_example.gz" ] || missing="$missing kamailio"
 
 if [ -z "$missing" ]; then
-	echo "deps: sipp, sipvicious, fail2ban and rtpengine already installed"
+	echo "deps: sipp, sipvicious, fail2ban, rtpengine and kamailio already installed"
 	exit 0
 fi
 

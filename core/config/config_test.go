@@ -39,7 +39,7 @@ func TestParseDefault(t *testing.T) {
 		t.Errorf("core %+v", c.Core)
 	}
 	want := []string{"sl", "maxfwd", "sanity", "siputils", "textops", "kx", "xlog", "corex", "tm", "tmx", "rr",
-		"htable", "pike", "permissions"}
+		"htable", "pike", "permissions", "auth", "auth_db", "usrloc", "registrar", "nathelper"}
 	if !reflect.DeepEqual(c.ModuleOrder, want) {
 		t.Errorf("module order %v", c.ModuleOrder)
 	}
