@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
 	"strconv"
 	"time"
@@ -12,9 +11,9 @@ import (
 	"github.com/luasbc/luasbc/core/stats"
 )
 
-// RPCMethods are the core.* and stats.* commands.
+// RPCMethods are the core.*, stats.*, tls.*, dns.* and dst_blocklist.* commands.
 func RPCMethods(c *Core) []rpc.Method {
-	return []rpc.Method{
+	ms := []rpc.Method{
 		{Name: "core.version", Doc: "Server name and version.", Fn: func(context.Context, rpc.Params) (any, error) {
 			return fmt.Sprintf("luasbc %s (%s/%s)", Version, runtime.GOARCH, runtime.GOOS), nil
 		}},
@@ -24,9 +23,9 @@ func RPCMethods(c *Core) []rpc.Method {
 				"uptime": int64(now.Sub(c.Start).Seconds())}, nil
 		}},
 		{Name: "core.psx", Doc: "Workers and what they do (goroutines of one process).", Fn: func(context.Context, rpc.Params) (any, error) {
-			out := []map[string]any{{"IDX": 0, "PID": os.Getpid(), "DSC": "main process"}}
-			for i := 0; i < c.workers; i++ {
-				out = append(out, map[string]any{"IDX": i + 1, "PID": os.Getpid(), "DSC": "sip worker " + strconv.Itoa(i)})
+			var out []map[string]any
+			for i, p := range c.processes() {
+				out = append(out, map[string]any{"IDX": i, "PID": p.pid, "DSC": p.dsc})
 			}
 			return out, nil
 		}},
@@ -73,9 +72,14 @@ func RPCMethods(c *Core) []rpc.Method {
 				return out, nil
 			}},
 		{Name: "stats.reset_statistics", Params: "name ...", Doc: "Zero counters.",
-			Fn: func(_ context.Context, p rpc.Params) (any, error) {
-				stats.Reset(p.Strs())
-				return nil, nil
-			}},
+			Fn: resetStats},
 	}
+	ms = append(ms, moreCoreMethods(c)...)
+	ms = append(ms, tlsMethods(c)...)
+	return append(ms, dnsMethods(c)...)
+}
+
+func resetStats(_ context.Context, p rpc.Params) (any, error) {
+	stats.Reset(p.Strs())
+	return nil, nil
 }

@@ -123,6 +123,17 @@ func NewServer(log *zap.Logger) *Server {
 		}
 		return strings.TrimSpace(m.Name + " " + m.Params + " - " + m.Doc), nil
 	}})
+	// Methods declare their parameters as one free-form line, not XML-RPC
+	// types: the signature is that line, split into words.
+	s.Register(Method{Name: "system.methodSignature", Params: "method", Doc: "The parameters a method takes, one word each ([] = optional).",
+		Fn: func(_ context.Context, p Params) (any, error) {
+			n, _ := p.Str(0)
+			m, ok := s.lookup(n)
+			if !ok {
+				return nil, Errorf(CodeNotFound, "Method Not Found")
+			}
+			return append([]string{}, strings.Fields(m.Params)...), nil
+		}})
 	return s
 }
 

@@ -277,7 +277,7 @@ func TestCallAndIntrospection(t *testing.T) {
 	}
 	res, err := s.Call(ctx, "system.listMethods", nil)
 	names, _ := res.([]string)
-	if err != nil || len(names) != 8 || names[0] != "echo" || names[len(names)-1] != "system.methodHelp" {
+	if err != nil || len(names) != 9 || names[0] != "echo" || names[len(names)-1] != "system.methodSignature" {
 		t.Errorf("listMethods %v %v", res, err)
 	}
 	res, err = s.Call(ctx, "system.methodHelp", Params{json.RawMessage(`"sum"`)})
@@ -287,7 +287,11 @@ func TestCallAndIntrospection(t *testing.T) {
 	if _, err := s.Call(ctx, "system.methodHelp", Params{json.RawMessage(`"nope"`)}); err == nil || err.Code != CodeNotFound {
 		t.Errorf("methodHelp unknown: %v", err)
 	}
-	if ms := s.Methods(); len(ms) != 8 || ms[0].Name != "echo" {
+	res, err = s.Call(ctx, "system.methodSignature", Params{json.RawMessage(`"sum"`)})
+	if sig, _ := res.([]string); err != nil || len(sig) != 2 || sig[0] != "a" || sig[1] != "b" {
+		t.Errorf("methodSignature %v %v", res, err)
+	}
+	if ms := s.Methods(); len(ms) != 9 || ms[0].Name != "echo" {
 		t.Errorf("Methods %v", ms)
 	}
 }

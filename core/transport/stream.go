@@ -46,6 +46,9 @@ type conn struct {
 	aliases []netip.AddrPort // guarded by Layer.mu
 	wmu     sync.Mutex
 	closed  atomic.Bool
+	// tlsState is the handshake result, for core.tcp_list and tls.list:
+	// nc itself is not safe to read from another goroutine.
+	tlsState atomic.Pointer[tls.ConnectionState]
 }
 
 // connKey finds a connection by transport and remote address.
@@ -265,6 +268,8 @@ func (l *Layer) serve(c *conn, s *listener) {
 			return
 		}
 		c.nc = tc
+		st := tc.ConnectionState()
+		c.tlsState.Store(&st)
 	}
 	var rest []byte
 	if c.proto == msg.WS || c.proto == msg.WSS {
@@ -606,6 +611,8 @@ func (l *Layer) dial(parent context.Context, proto msg.Proto, dst netip.AddrPort
 			return nil, fmt.Errorf("tls handshake with %s: %w", dst, err)
 		}
 		c.nc = tc
+		st := tc.ConnectionState()
+		c.tlsState.Store(&st)
 	}
 	l.mu.Lock()
 	if _, ok := l.conns[c.id]; ok {

@@ -13,6 +13,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -317,6 +318,13 @@ type ConnInfo struct {
 	Outbound bool
 	Age      time.Duration
 	Idle     time.Duration
+	// LocalAddr is the local end (the listener's address for an accepted
+	// connection); Proven is set once a message came or we opened it.
+	LocalAddr netip.AddrPort
+	Proven    bool
+	// TLS is the handshake result of a TLS or WSS connection, nil before
+	// the handshake completed.
+	TLS *tls.ConnectionState
 }
 
 // Conns lists the open stream connections.
@@ -328,7 +336,8 @@ func (l *Layer) Conns() []ConnInfo {
 	for _, c := range l.conns {
 		out = append(out, ConnInfo{ID: c.id, Proto: c.proto, Local: c.sock.Name, Remote: c.remote,
 			Aliases: append([]netip.AddrPort(nil), c.aliases...), Outbound: c.outbound,
-			Age: now.Sub(c.born), Idle: now.Sub(time.Unix(0, c.last.Load()))})
+			Age: now.Sub(c.born), Idle: now.Sub(time.Unix(0, c.last.Load())),
+			LocalAddr: localAddr(c), Proven: c.proven.Load(), TLS: c.tlsState.Load()})
 	}
 	return out
 }

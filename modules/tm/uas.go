@@ -86,8 +86,13 @@ func (x *TM) newTran(m *msg.Msg) (*Transaction, int) {
 		return t, -10
 	}
 	method := m.Method()
+	// What identifies the transaction is set before it is in the table:
+	// lookups (tm.list, CancelCallID) read it without the lock.
 	t := &Transaction{tm: x, key: matchKey(m, method), id: newID(), method: method,
-		invite: method == string(sip.INVITE), created: time.Now(), picked: -1}
+		invite: method == string(sip.INVITE), created: time.Now(), picked: -1, callID: m.CallID()}
+	if cs := m.SIP.CSeq(); cs != nil {
+		t.cseqNum = strconv.FormatUint(uint64(cs.SeqNo), 10)
+	}
 	if old, ok := x.table.insert(t); !ok {
 		x.retransmission(old)
 		return old, 0
@@ -108,10 +113,6 @@ func (x *TM) newTran(m *msg.Msg) (*Transaction, int) {
 func (x *TM) initTran(t *Transaction, m *msg.Msg) {
 	t.req = cloneMsg(m)
 	t.req.Script = nil
-	t.callID = m.CallID()
-	if cs := m.SIP.CSeq(); cs != nil {
-		t.cseqNum = strconv.FormatUint(uint64(cs.SeqNo), 10)
-	}
 	t.req.Branches = nil // consumed by the first relay; failure routes add their own
 	t.rplProto = m.Proto
 	t.rplDst = core.ReplyDest(m)
