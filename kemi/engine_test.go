@@ -264,7 +264,10 @@ function ksr_request_route()
   KSR.pv.sets("$avp(a)", "one"); KSR.pv.seti("$avp(a)", 2)
   add(KSR.pv.get("$avp(a)")); add(KSR.pv.get("$(avp(a)[1])"))
   KSR.pv.unset("$avp(a)"); add(KSR.pv.get("$avp(a)"))
-  KSR.pv.sets("$du", "sip:10.0.0.2"); add(KSR.pv.get("$du")); KSR.pv.unset("$du"); add(KSR.isdsturiset())
+  add(KSR.pv.get("$dd"))
+  KSR.pv.sets("$du", "sip:10.0.0.2"); add(KSR.pv.get("$du")); add(KSR.pv.get("$dd")); add(KSR.pv.get("$dp"))
+  KSR.pv.sets("$du", "sip:gw.example.net:5080;transport=tcp"); add(KSR.pv.get("$dd") .. ":" .. KSR.pv.get("$dp"))
+  KSR.pv.unset("$du"); add(KSR.isdsturiset())
   add(KSR.pv.sets("$si", "1.2.3.4"))   -- read-only: false
   add(KSR.pv.get("$nosuch"))
   KSR.pv.sets("$fU", "mallory")        -- lump: reads still see the original
@@ -274,7 +277,7 @@ function ksr_request_route()
 end`, slOnly)
 	r := reply(t, h, "INVITE", "sip:bob@example.com;transport=udp", "X-Foo: a", "X-Foo: b", "X-Foo: c", "User-Agent: ua/1")
 	want := "INVITE|sip:bob@example.com;transport=udp|bob|example.com|5060|alice|ft1|bob|nil|1|a|b|c|3|udp|ua/1" +
-		"|carol|5070|sip:bob@example.com;transport=udp|2|one|one|sip:10.0.0.2|false|false|nil|alice"
+		"|carol|5070|sip:bob@example.com;transport=udp|2|one|one|nil|sip:10.0.0.2|10.0.0.2|5060|gw.example.net:5080|false|false|nil|alice"
 	if got := header(r, "X-R"); got != want {
 		t.Fatalf("X-R:\n got %s\nwant %s", got, want)
 	}

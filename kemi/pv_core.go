@@ -315,7 +315,24 @@ func corePVs() []*PVClass {
 			}
 			return c.M.SetDst(v.Text())
 		}}
+	// dstPart reads a part of $du; nil when $du is not set.
+	dstPart := func(c *Ctx, part func(u *sip.Uri) Value) Value {
+		if c.M.DstURI == "" {
+			return Nil
+		}
+		u := &sip.Uri{}
+		if err := sip.ParseUri(c.M.DstURI, u); err != nil {
+			return Nil
+		}
+		return part(u)
+	}
 	out := []*PVClass{ru, alias(ru, "ruri"), rU, rd, rp, du, alias(du, "duri"),
+		ro("dd", "destination URI host ($du)", func(c *Ctx) Value {
+			return dstPart(c, func(u *sip.Uri) Value { return StrV(u.Host) })
+		}),
+		ro("dp", "destination URI port ($du; 5060/5061 when absent)", func(c *Ctx) Value {
+			return dstPart(c, func(u *sip.Uri) Value { return StrV(uriPort(u)) })
+		}),
 		ro("rP", "R-URI transport", func(c *Ctx) Value {
 			return ruriPart(c, func(u *sip.Uri) Value {
 				t, ok := u.UriParams.Get("transport")

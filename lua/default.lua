@@ -1,7 +1,7 @@
 -- luasbc default routing script: an edge proxy and registrar on the embedded
 -- defaults. It is a Kamailio app_lua (KEMI) script: the same file runs on
--- Kamailio. Blocks of modules that are not enabled in the config are skipped
--- (KSR.<module> is nil), so the script runs with any module set.
+-- Kamailio. It needs sl and kx; blocks of other modules that are not enabled
+-- in the config are skipped (KSR.<module> is nil).
 --
 -- With auth/auth_db, registrar and usrloc (the embedded default) it is the
 -- registrar of the Kamailio 101 PBX: REGISTER and requests from local users
@@ -20,6 +20,7 @@ local TRUSTED_GROUP = 1            -- permissions address group of peers that ar
 local CARRIER_GROUP = 200          -- permissions address group of carriers: their calls need no credentials
 local CARRIER_HOST = ""            -- host[:port] of the carrier for non-local numbers; "" = none (404)
 local NUMBER = "^%+?%d%d%d+$"      -- a R-URI user that is a telephone number (may go to the carrier)
+local CARRIER_CALLS = "carriercalls" -- htable of Call-IDs of our users' calls to the carrier
 local SUBSCRIBER_TABLE = "subscriber"
 local LOCATION_TABLE = "location"
 local NAT_TESTS = 19               -- nat_uac_test: private Contact (1), Via host (2) or port (16) not the source
@@ -101,7 +102,7 @@ function ksr_request_route()
 
 	ksr_route_registrar()
 
-	if KSR.corex.has_ruri_user() < 0 then
+	if not ksr_has_ruri_user() then
 		KSR.sl.sl_send_reply(484, "Address Incomplete")
 		return 1
 	end
@@ -190,6 +191,10 @@ function ksr_route_location(caller)
 	local subscriber = ksr_is_subscriber()
 	if caller == "local" and CARRIER_HOST ~= "" and not subscriber and string.find(user, NUMBER) then
 		KSR.seturi("sip:" .. user .. "@" .. CARRIER_HOST)
+		if KSR.htable then
+			-- re-INVITEs of this call may go to the carrier (ksr_route_withindlg)
+			KSR.htable.sht_sets(CARRIER_CALLS, KSR.kx.get_callid(), KSR.kx.gete_au())
+		end
 		ksr_route_media_offer()
 		ksr_route_relay()
 	end
@@ -202,6 +207,50 @@ function ksr_route_location(caller)
 end
 
 -- Whether the R-URI names a subscriber (false without auth_db).
+-- The tests of corex and siputils, or the core's PVs without them.
+function ksr_has_ruri_user()
+	if KSR.corex then
+		return KSR.corex.has_ruri_user() > 0
+	end
+	return KSR.pv.get("$rU") ~= nil
+end
+
+function ksr_has_totag()
+	if KSR.siputils then
+		return KSR.siputils.has_totag() > 0
+	end
+	return KSR.pv.get("$tt") ~= nil
+end
+
+-- Whether the request goes to the carrier next: CARRIER_HOST or an address
+-- of the carrier group, as R-URI or as next hop ($du after loose_route).
+function ksr_to_carrier()
+	if CARRIER_HOST == "" and not KSR.permissions then
+		return false
+	end
+	local hops = { { KSR.kx.get_rhost(), KSR.pv.get("$rp") } }
+	if KSR.isdsturiset() then
+		hops[2] = { KSR.pv.get("$dd"), KSR.pv.get("$dp") }
+	end
+	for _, hop in ipairs(hops) do
+		local host, port = hop[1] or "", tonumber(hop[2]) or 5060
+		if host ~= "" and (CARRIER_HOST == host or CARRIER_HOST == host .. ":" .. port) then
+			return true
+		end
+		if KSR.permissions and host ~= "" and KSR.permissions.allow_address(CARRIER_GROUP, host, port) > 0 then
+			return true
+		end
+	end
+	return false
+end
+
+-- Whether the Call-ID is a call one of our users placed to the carrier
+-- (recorded in CARRIER_CALLS by ksr_route_location). Without that table
+-- nothing is known: in-dialog INVITEs to the carrier are refused.
+function ksr_carrier_call_known()
+	return KSR.htable ~= nil and KSR.htable.sht_is_null(CARRIER_CALLS, KSR.kx.get_callid()) == -2
+end
+
 function ksr_is_subscriber()
 	return KSR.auth_db ~= nil and KSR.auth_db.is_subscriber(KSR.kx.get_ruri(), SUBSCRIBER_TABLE, 2) == 1
 end
@@ -216,7 +265,7 @@ function ksr_route_natdetect()
 	if KSR.nathelper.nat_uac_test(NAT_TESTS) > 0 then
 		if KSR.is_REGISTER() then
 			KSR.nathelper.fix_nated_register()
-		elseif KSR.siputils.is_first_hop() > 0 then
+		elseif KSR.siputils and KSR.siputils.is_first_hop() > 0 then
 			KSR.nathelper.add_contact_alias()
 		end
 		KSR.setflag(FLT_NATS)
@@ -337,17 +386,17 @@ function ksr_route_reqinit()
 		end
 	end
 
-	if KSR.maxfwd.process_maxfwd(MAX_FORWARDS) < 0 then
+	if KSR.maxfwd and KSR.maxfwd.process_maxfwd(MAX_FORWARDS) < 0 then
 		KSR.sl.sl_send_reply(483, "Too Many Hops")
 		KSR.x.exit()
 	end
 
-	if KSR.is_OPTIONS() and KSR.is_myself_ruri() and KSR.corex.has_ruri_user() < 0 then
+	if KSR.is_OPTIONS() and KSR.is_myself_ruri() and not ksr_has_ruri_user() then
 		KSR.sl.sl_send_reply(200, "Keepalive")
 		KSR.x.exit()
 	end
 
-	if KSR.sanity.sanity_check(17895, 7) < 0 then
+	if KSR.sanity and KSR.sanity.sanity_check(17895, 7) < 0 then
 		KSR.err("malformed SIP message from " .. srcip .. ":" .. KSR.kx.get_srcport() .. "\n")
 		KSR.x.exit()
 	end
@@ -372,13 +421,22 @@ end
 
 -- Handle requests within SIP dialogs.
 function ksr_route_withindlg()
-	if KSR.siputils.has_totag() < 0 then
+	if not ksr_has_totag() then
 		return
 	end
 	if KSR.rr and KSR.rr.loose_route() > 0 then
 		if KSR.nathelper and not KSR.isdsturiset() then
 			-- a NATed peer's Contact carries its public address as an alias
 			KSR.nathelper.handle_ruri_alias()
+		end
+		if KSR.is_INVITE() and ksr_to_carrier() and not ksr_carrier_call_known() then
+			-- Anyone can send a request with a To tag and our Route: only a
+			-- call one of our users placed may send INVITEs to the carrier,
+			-- which trusts our address (no toll fraud by forged re-INVITEs).
+			KSR.warn("in-dialog INVITE to the carrier for an unknown call from "
+				.. KSR.kx.get_srcip() .. " refused\n")
+			KSR.sl.sl_send_reply(403, "Forbidden")
+			KSR.x.exit()
 		end
 		if KSR.rtpengine and KSR.is_method_in("IUA") and ksr_has_sdp() then
 			-- a re-INVITE or UPDATE offer, or an ACK's answer, of an anchored call
@@ -442,7 +500,7 @@ end
 
 -- Replies: drop malformed ones before they are relayed.
 function ksr_reply_route()
-	if KSR.sanity.sanity_check(17604, 6) < 0 then
+	if KSR.sanity and KSR.sanity.sanity_check(17604, 6) < 0 then
 		KSR.err("malformed SIP reply from " .. KSR.kx.get_srcip() .. ":" .. KSR.kx.get_srcport() .. "\n")
 		KSR.x.drop()
 	end

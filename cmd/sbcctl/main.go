@@ -20,6 +20,9 @@ import (
 	"github.com/luasbc/luasbc/core/config"
 )
 
+// maxResponse bounds what sbcctl reads of one RPC response.
+const maxResponse = 64 << 20
+
 const usage = `usage: sbcctl [OPTIONS] COMMAND [ARG...]   (options may also follow the command)
 
 options:
@@ -303,9 +306,12 @@ func call(url, sock, method string, params []any, timeout time.Duration) (json.R
 		return nil, fmt.Errorf("cannot reach the server at %s (is sbc running?): %v", where, unwrapNet(err))
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
 		return nil, err
+	}
+	if len(raw) > maxResponse {
+		return nil, fmt.Errorf("%s: the response is larger than %d MiB; ask for less (e.g. a limit parameter)", method, maxResponse>>20)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("server answered HTTP %d", resp.StatusCode)

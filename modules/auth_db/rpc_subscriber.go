@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sort"
 	"strings"
@@ -57,14 +58,17 @@ func secrets(user, domain, password string) (ha1, ha1b string) {
 	return sum(user + ":" + domain + ":" + password), sum(user + "@" + domain + ":" + domain + ":" + password)
 }
 
-// secretColumns are the column values a password sets: Kamailio's password,
-// ha1 and ha1b, and the configured password columns when they are others.
+// secretColumns are the column values a password sets: ha1 and ha1b, the
+// configured password columns when they are others, and the plain password
+// only with calculate_ha1 1 — with 0 the point is not to keep it.
 func (d *AuthDB) secretColumns(user, domain, password string) map[string]string {
 	ha1, ha1b := secrets(user, domain, password)
-	cols := map[string]string{"password": password, "ha1": ha1, "ha1b": ha1b}
+	cols := map[string]string{"ha1": ha1, "ha1b": ha1b}
 	if d.calcHA1 {
+		cols["password"] = password
 		cols[d.passCol] = password
 	} else {
+		cols["password"] = ""
 		cols[d.passCol], cols[d.passCol2] = ha1, ha1b
 	}
 	return cols
@@ -309,6 +313,9 @@ func (d *AuthDB) fileEdit(edit func([]fileLine) ([]fileLine, error)) error {
 	defer fileMu.Unlock()
 	path := d.file.path
 	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		data, err = nil, nil // the embedded default starts without the file: the first add creates it
+	}
 	if err != nil {
 		return err
 	}

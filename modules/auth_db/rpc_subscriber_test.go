@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -67,6 +68,9 @@ func TestSubscriberRPCFile(t *testing.T) {
 	if !strings.HasPrefix(string(data), head) {
 		t.Errorf("the lines not edited changed:\n%s", data)
 	}
+	if strings.Contains(string(data), "s3cret") {
+		t.Errorf("calculate_ha1 0 stored the plain password:\n%s", data)
+	}
 	if st, _ := os.Stat(path); st.Mode().Perm() != 0o640 {
 		t.Errorf("mode %v after the rewrite, want 0640", st.Mode().Perm())
 	}
@@ -90,7 +94,7 @@ func TestSubscriberRPCFile(t *testing.T) {
 	show, _ := json.Marshal(s.mustCall("subscriber.show"))
 	var rows []subscriberInfo
 	_ = json.Unmarshal(show, &rows)
-	if len(rows) != 2 || !reflect.DeepEqual(rows[0], subscriberInfo{Username: "alice", Domain: "example.com", HasPassword: true, HasHA1: true}) ||
+	if len(rows) != 2 || !reflect.DeepEqual(rows[0], subscriberInfo{Username: "alice", Domain: "example.com", HasPassword: false, HasHA1: true}) ||
 		rows[1].Username != "bob" || rows[1].Columns["rpid"] != "+491" || strings.Contains(string(show), "bob2") {
 		t.Errorf("subscriber.show: %s", show)
 	}
@@ -151,5 +155,19 @@ func TestSubscriberRPCPostgres(t *testing.T) {
 	}
 	if _, code := s.call("subscriber.add", "dave", "example.com", "pw", "no_such_table"); code != 500 {
 		t.Errorf("add to a missing table: code %d, want 500", code)
+	}
+}
+
+// The embedded default names a subscriber file that does not exist yet:
+// the first subscriber.add creates it (mode 0600).
+func TestSubscriberRPCCreatesFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "subscribers.txt")
+	s := newHarness(t, map[string]any{"subscriber_file": path, "calculate_ha1": 1, "password_column": "password"}, "")
+	s.mustCall("subscriber.add", "alice", "example.com", "s3cret")
+	if got := s.authRC("alice", "s3cret"); got != "1" {
+		t.Fatalf("alice after add to a missing file: rc %s", got)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("created file: %v %v, want mode 0600", st, err)
 	}
 }

@@ -92,6 +92,11 @@ func (p *Permissions) rpcAddressAdd(ctx context.Context, ps rpc.Params) (any, er
 		if err != nil {
 			return nil, rpc.Errorf(400, "address %q: bad prefix length", a[1])
 		}
+		if n == 0 {
+			// The tables read mask 0 as one address (Kamailio's files do), so
+			// /0 could not be stored as "every address": refused, not narrowed.
+			return nil, rpc.Errorf(400, "address %q: a /0 prefix cannot be stored; use 0.0.0.0/1 and 128.0.0.0/1", a[1])
+		}
 		r.addr, r.mask = ip, n
 	}
 	if _, err := addrEntryFrom(r); err != nil {
@@ -100,7 +105,7 @@ func (p *Permissions) rpcAddressAdd(ctx context.Context, ps rpc.Params) (any, er
 	if ip, err := netip.ParseAddr(strings.Trim(r.addr, "[]")); err == nil && r.mask == 0 && !strings.Contains(a[1], "/") {
 		r.mask = int64(ip.BitLen()) // written out, as kamctl does: one address
 	}
-	err = p.edit(ctx, "address", func() error {
+	err = p.edit(ctx, "address", func(ctx context.Context) error {
 		switch src := p.addrSrc.(type) {
 		case fileSource:
 			tag := "-"
@@ -165,7 +170,7 @@ func (p *Permissions) rpcAddressRm(ctx context.Context, ps rpc.Params) (any, err
 		return e.prefix.Addr() == want.prefix.Addr()
 	}
 	var n int
-	err = p.edit(ctx, "address", func() error {
+	err = p.edit(ctx, "address", func(ctx context.Context) error {
 		switch src := p.addrSrc.(type) {
 		case fileSource:
 			n, err = editFile(src.path, func(line string) bool {
@@ -221,7 +226,7 @@ func (p *Permissions) rpcTrustedAdd(ctx context.Context, ps rpc.Params) (any, er
 	if _, err := buildTrustedEntries([]trustedRow{r}, compileTrustedPattern); err != nil {
 		return nil, rpc.Errorf(400, "%v", err)
 	}
-	err = p.edit(ctx, "trusted", func() error {
+	err = p.edit(ctx, "trusted", func(ctx context.Context) error {
 		switch src := p.trustSrc.(type) {
 		case fileSource:
 			opt := func(s *string) string {
@@ -261,7 +266,7 @@ func (p *Permissions) rpcTrustedRm(ctx context.Context, ps rpc.Params) (any, err
 	}
 	src := canonicalSource(strings.TrimSpace(a[0]))
 	var n int
-	err = p.edit(ctx, "trusted", func() error {
+	err = p.edit(ctx, "trusted", func(ctx context.Context) error {
 		switch s := p.trustSrc.(type) {
 		case fileSource:
 			n, err = editFile(s.path, func(line string) bool {
@@ -311,12 +316,12 @@ func noTableSource(table string) error {
 // edit runs change and reload under the reload lock (waiting for a reload
 // in progress; reload_delta limits operators' reloads, not edits) and maps
 // errors to RPC errors.
-func (p *Permissions) edit(ctx context.Context, table string, change func() error, reload func(context.Context) error) error {
+func (p *Permissions) edit(ctx context.Context, table string, change func(context.Context) error, reload func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, editTimeout)
 	defer cancel()
 	p.reloadMu.Lock()
 	defer p.reloadMu.Unlock()
-	err := change()
+	err := change(ctx)
 	if err == nil {
 		if err = reload(ctx); err != nil {
 			err = fmt.Errorf("changed, but the reload failed (the loaded table stays): %w", err)

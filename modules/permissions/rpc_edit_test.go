@@ -40,7 +40,7 @@ func edits(t *testing.T, s *server) {
 	}
 
 	// Invalid records are refused before anything changes.
-	for _, c := range [][]any{{0, "10.0.0.1"}, {1, "10.0.0.300"}, {1, "10.0.0.1/40"}, {1, "10.0.0.1", 70000}, {1}} {
+	for _, c := range [][]any{{0, "10.0.0.1"}, {1, "10.0.0.300"}, {1, "10.0.0.1/40"}, {1, "0.0.0.0/0"}, {1, "10.0.0.1", 70000}, {1}} {
 		if _, err := s.rpc("permissions.addressAdd", c...); err == nil || err.Code != 400 {
 			t.Errorf("addressAdd %v: %+v, want 400", c, err)
 		}

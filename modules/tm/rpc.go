@@ -29,7 +29,8 @@ func (x *TM) RPC() []rpc.Method {
 			"rpl_sent (final replies sent upstream, relayed or local), 2xx..6xx (transactions completed with that class), created, freed, " +
 			"delayed_free (0: nothing is freed late). rpl_received is not counted.",
 			Fn: x.rpcStats},
-		{Name: "tm.list", Doc: "Transactions in memory: id (what tm.reply takes), method, from, to, callid, cseq, state " +
+		{Name: "tm.list", Params: "[limit]", Doc: "Transactions in memory, oldest first, at most limit (default 1000; tm.stats " +
+			"current says how many there are): id (what tm.reply takes), method, from, to, callid, cseq, state " +
 			"(trying, proceeding, completed, confirmed), status (last code sent upstream), canceled, outgoings (branches), " +
 			"branches (uri, dst, state and last code of each), age and lifetime (seconds).",
 			Fn: x.rpcList},
@@ -68,12 +69,27 @@ func (x *TM) rpcStats(context.Context, rpc.Params) (any, error) {
 	return out, nil
 }
 
-func (x *TM) rpcList(context.Context, rpc.Params) (any, error) {
+// listLimit bounds tm.list by default: at thousands of calls per second the
+// table holds hundreds of thousands of transactions.
+const listLimit = 1000
+
+func (x *TM) rpcList(_ context.Context, p rpc.Params) (any, error) {
+	limit := listLimit
+	if p.Len() > 0 {
+		n, ok := p.Int(0)
+		if !ok || n <= 0 {
+			return nil, rpc.Errorf(rpc.CodeInvalidParams, "Invalid Parameters: limit must be a positive number")
+		}
+		limit = n
+	}
 	ts := x.table.all()
 	sort.Slice(ts, func(i, j int) bool { return ts[i].created.Before(ts[j].created) })
 	now := time.Now()
-	out := make([]map[string]any, 0, len(ts))
+	out := make([]map[string]any, 0, min(len(ts), limit))
 	for _, t := range ts {
+		if len(out) == limit {
+			break
+		}
 		t.mu.Lock()
 		if !t.removed {
 			out = append(out, t.describe(now))
@@ -162,7 +178,7 @@ func (x *TM) replyRPC(p rpc.Params, t *Transaction) (any, error) {
 	reason, _ := p.Str(1)
 	toTag, _ := p.Str(4)
 	rawHdrs, _ := p.Str(5)
-	if !ok || code < 100 || code > 699 || p.Len() < 5 || msg.CheckValue(reason) != nil || msg.CheckValue(toTag) != nil {
+	if !ok || code < 100 || code > 699 || p.Len() < 5 || msg.CheckValue(reason) != nil || toTag != "" && !msg.IsToken(toTag) {
 		return nil, rpc.Errorf(rpc.CodeInvalidParams, "Invalid Parameters: code reason id id to_tag [headers]")
 	}
 	hdrs, err := headerLines(rawHdrs)
@@ -176,6 +192,10 @@ func (x *TM) replyRPC(p rpc.Params, t *Transaction) (any, error) {
 	defer t.mu.Unlock()
 	if t.removed || t.req == nil {
 		return nil, rpc.Errorf(481, "No such transaction")
+	}
+	if t.final {
+		// before touching the To tag: completion callbacks (acc) report it
+		return nil, rpc.Errorf(500, "Reply not sent (transaction already answered)")
 	}
 	if toTag != "" {
 		t.toTag = toTag

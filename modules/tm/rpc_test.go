@@ -128,8 +128,17 @@ func TestRPCReply(t *testing.T) {
 	if !strings.Contains(header(rpl, "To"), "tag=rpctag") || header(rpl, "X-Why") != "operator" || header(rpl, "X-Ticket") != "7" {
 		t.Errorf("404 sent:\n%s", rpl)
 	}
-	if err := s.tmRPC(t, nil, "tm.reply", 500, "Again", e.ID, 0, ""); err == nil || err.Code != 500 {
+	if err := s.tmRPC(t, nil, "tm.reply", 500, "Again", e.ID, 0, "other"); err == nil || err.Code != 500 {
 		t.Errorf("second final reply: %v", err)
+	}
+	// The refused reply did not change the transaction's To tag: the 404's
+	// retransmission still carries the first one.
+	rpl, _ = s.caller.expect("SIP/2.0 404 Not Here", 2*time.Second)
+	if !strings.Contains(header(rpl, "To"), "tag=rpctag") {
+		t.Errorf("404 retransmission after a refused tm.reply: To %q", header(rpl, "To"))
+	}
+	if err := s.tmRPC(t, nil, "tm.reply", 404, "X", e.ID, 0, "bad;tag"); err == nil || err.Code != rpc.CodeInvalidParams {
+		t.Errorf("to_tag that is no token: %v", err)
 	}
 	if err := s.tmRPC(t, nil, "tm.reply", 404, "X", "0123456789abcdef", 0, ""); err == nil || err.Code != 481 {
 		t.Errorf("unknown id: %v", err)
@@ -139,6 +148,26 @@ func TestRPCReply(t *testing.T) {
 	}
 	if err := s.tmRPC(t, nil, "tm.reply", 99, "X", e.ID, 0, ""); err == nil || err.Code != rpc.CodeInvalidParams {
 		t.Errorf("code 99: %v", err)
+	}
+}
+
+// tm.list shows at most limit transactions, the oldest first.
+func TestRPCListLimit(t *testing.T) {
+	s := start(t, map[string]any{"fr_inv_timer": 30000})
+	first := s.callid
+	s.caller.send(s.srv, invite(s.caller, "b1", s.srv.Port, s.branch, first))
+	s.callee1.expect("INVITE ", time.Second)
+	s.caller.send(s.srv, invite(s.caller, "b1", s.srv.Port, s.branch+"x", first+"x"))
+	s.callee1.expect("INVITE ", time.Second)
+	var l []listed
+	if err := s.tmRPC(t, &l, "tm.list", 1); err != nil || len(l) != 1 || l[0].CallID != first {
+		t.Errorf("tm.list 1: %+v %v, want the first INVITE only", l, err)
+	}
+	if err := s.tmRPC(t, &l, "tm.list"); err != nil || len(l) != 2 {
+		t.Errorf("tm.list: %d entries %v, want 2", len(l), err)
+	}
+	if err := s.tmRPC(t, nil, "tm.list", 0); err == nil || err.Code != rpc.CodeInvalidParams {
+		t.Errorf("tm.list 0: %v", err)
 	}
 }
 

@@ -30,6 +30,7 @@ type redisStore struct {
 	log     *zap.Logger
 	addr    string
 	up      atomic.Bool
+	fails   atomic.Int32 // link failures in a row (call)
 	stop    chan struct{}
 	done    chan struct{}
 	started bool
@@ -102,6 +103,7 @@ func (s *redisStore) loop() {
 		err := s.cl.Ping(ctx).Err()
 		cancel()
 		if err == nil {
+			s.fails.Store(0)
 			s.up.Store(true)
 			s.log.Info("topos: redis reachable again", zap.String("redis", s.addr))
 			wait = redisRetry
@@ -112,8 +114,12 @@ func (s *redisStore) loop() {
 	}
 }
 
-// call runs f under the store's timeout, failing at once while down; a
-// connection error or timeout marks the store down.
+// downAfter is how many link failures in a row mark the store down: one
+// slow reply (a fork for a snapshot) is not an outage.
+const downAfter = 3
+
+// call runs f under the store's timeout, failing at once while down;
+// downAfter connection errors or timeouts in a row mark the store down.
 func (s *redisStore) call(ctx context.Context, f func(ctx context.Context) error) error {
 	if !s.up.Load() {
 		return ErrUnavailable
@@ -122,11 +128,19 @@ func (s *redisStore) call(ctx context.Context, f func(ctx context.Context) error
 	defer cancel()
 	err := f(cctx)
 	if err == nil || errors.Is(err, redis.Nil) || errors.Is(err, ErrNotFound) {
+		s.fails.Store(0)
 		return err
 	}
 	var rerr redis.Error
 	if errors.As(err, &rerr) {
+		s.fails.Store(0)
 		return err // Redis answered with an error: the link is fine
+	}
+	if errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrPoolExhausted) {
+		return ErrUnavailable // every connection busy: a burst, not an outage
+	}
+	if s.fails.Add(1) < downAfter {
+		return ErrUnavailable
 	}
 	if s.up.CompareAndSwap(true, false) {
 		s.log.Warn("topos: redis unreachable: new dialogs fail (500) and stored ones cannot be restored until it answers",
@@ -237,7 +251,8 @@ func (s *redisStore) PutBranch(ctx context.Context, ns string, b *Branch, ttl ti
 	}
 	return s.call(ctx, func(ctx context.Context) error {
 		k := s.key(ns, "b", b.Key)
-		_, err := s.cl.Pipelined(ctx, func(p redis.Pipeliner) error {
+		// MULTI/EXEC: a hash without its expiry would stay forever.
+		_, err := s.cl.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.HSet(ctx, k, vals...)
 			p.PExpire(ctx, k, ttl)
 			if dialogTTL > 0 && dialogID != "" {

@@ -137,6 +137,15 @@ func TestExampleSBCToposOutbound(t *testing.T) {
 	if !strings.Contains(s.Logs(), "outbound INVITE") {
 		t.Errorf("the example did not log the outbound call")
 	}
+
+	// A forged in-dialog request from outside (a To tag and our Route)
+	// does not reach an inner address that is no gateway.
+	inner, outsider := newUDPFrom(t, "127.0.0.9"), NewUDP(t) // the gateway is 127.0.0.1
+	forged := forgedInDialogInvite(outsider, s, "sip:inner@"+inner.Addr, "<sip:"+s.Addr+";lr>")
+	if r, err := outsider.Exchange(s.Addr, forged, replyWait); err != nil || r.Code != 403 {
+		t.Errorf("forged in-dialog INVITE to the inner network: %v %v, want 403", r, err)
+	}
+	inner.ExpectNothing(t, 300*time.Millisecond, "the inner address after a forged in-dialog INVITE")
 }
 
 // TestExampleMediaGateway: the media-gateway example sends a call to the

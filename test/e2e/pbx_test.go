@@ -512,6 +512,11 @@ func TestPBXExample(t *testing.T) {
 	sippDone(t, nobody)
 
 	carrierCall(t, s, carrierOut, "1001", users["1001"], "0049301234567")
+	c := NewUDP(t)
+	forged := forgedInDialogInvite(c, s, fmt.Sprintf("sip:0049900123@127.0.0.1:%d", carrierOut), "<sip:"+s.Addr+";lr>")
+	if r, err := c.Exchange(s.Addr, forged, replyWait); err != nil || r.Code != 403 {
+		t.Errorf("forged re-INVITE to the carrier: %v %v, want 403", r, err)
+	}
 
 	uas = startSIPp(t, "1002", "uas_answer.xml", callee, "")
 	uas.waitBound(t)
@@ -572,4 +577,61 @@ func TestPBXMediaRtpengineDown(t *testing.T) {
 		t.Fatalf("INVITE with rtpengine down: %v %v, want 488", r, err)
 	}
 	bob.ExpectNothing(t, 300*time.Millisecond, "the INVITE refused for its media")
+}
+
+// TestPBXForgedReinviteToCarrier: requests with a To tag and our Route are
+// routed without authentication, as in-dialog requests are. An INVITE of
+// that kind whose next hop is the carrier (R-URI, or a Route after ours) is
+// refused unless its Call-ID is a call one of our users placed to the
+// carrier: a stranger cannot place calls through the carrier, which trusts
+// our address, by forging a re-INVITE.
+func TestPBXForgedReinviteToCarrier(t *testing.T) {
+	t.Parallel()
+	carrier := NewUDP(t)
+	s := startPBX(t, pbxOpts{carrierHost: carrier.Addr})
+	c := NewUDP(t)
+	forged := func(ruri, route string) Req { return forgedInDialogInvite(c, s, ruri, route) }
+	ours := "<sip:" + s.Addr + ";lr>"
+	for name, req := range map[string]Req{
+		"R-URI": forged("sip:+19005551234@"+carrier.Addr, ours),
+		"Route": forged("sip:+19005551234@example.net", ours+", <sip:"+carrier.Addr+";lr>"),
+	} {
+		if r, err := c.Exchange(s.Addr, req, replyWait); err != nil || r.Code != 403 {
+			t.Errorf("forged re-INVITE to the carrier by %s: %v %v, want 403", name, r, err)
+		}
+	}
+	carrier.ExpectNothing(t, 300*time.Millisecond, "the carrier after forged re-INVITEs")
+
+	// The same request for a call of ours to the carrier goes through.
+	req := forged("sip:+19005551234@"+carrier.Addr, ours)
+	s.MustRPC(nil, "htable.sets", "carriercalls", req.CallID, "1")
+	c.Send(s.Addr, []byte(req.Text))
+	if m, err := carrier.Recv(2 * time.Second); err != nil || m.Method != "INVITE" {
+		t.Errorf("re-INVITE of a known carrier call: %v %v, want it at the carrier", m, err)
+	}
+}
+
+// forgedInDialogInvite is an INVITE from c that looks in-dialog: a To tag
+// and the Route set route.
+func forgedInDialogInvite(c *UDPClient, s *Server, ruri, route string) Req {
+	text := strings.Replace(inviteTo(ruri, "70", "e2e"), "To: <sip:bob@example.com>", "To: <sip:bob@example.com>;tag=forged", 1)
+	return NewReq(strings.Replace(text, "Max-Forwards:", "Route: "+route+"\nMax-Forwards:", 1), c.Addr, s.Addr, "UDP")
+}
+
+// TestDefaultScriptMinimalModules: lua/default.lua runs with nothing but sl
+// and kx, with or without tm: every other module's block is skipped, never
+// a Lua error.
+func TestDefaultScriptMinimalModules(t *testing.T) {
+	t.Parallel()
+	for _, mods := range [][]string{{"sl: {}", "kx: {}"}, {"sl: {}", "kx: {}", "tm: {}"}} {
+		s := StartServer(t, Opts{Script: filepath.Join(repoRoot, "lua", "default.lua"), Modules: mods})
+		c := NewUDP(t)
+		if r, err := c.Exchange(s.Addr, NewReq(optionsTmpl, c.Addr, s.Addr, "UDP"), replyWait); err != nil || r.Code != 200 {
+			t.Errorf("%v: keepalive got %v %v, want 200", mods, r, err)
+		}
+		if r, err := c.Exchange(s.Addr, NewReq(inviteTo("sip:someone@example.net", "70", "e2e"), c.Addr, s.Addr, "UDP"), replyWait); err != nil || r.Code != 403 {
+			t.Errorf("%v: INVITE to another domain got %v %v, want 403", mods, r, err)
+		}
+		noScriptErrors(t, s)
+	}
 }

@@ -9,7 +9,7 @@
 --   INVITE to a number       that is no user of ours: sent to CARRIER_HOST
 --
 -- Modules: sl, maxfwd, sanity, siputils, textops, kx, corex, tm, tmx, rr,
--- permissions, auth, auth_db, usrloc, registrar (see sbc.yaml).
+-- htable, permissions, auth, auth_db, usrloc, registrar (see sbc.yaml).
 
 local CARRIER_GROUP = 200                -- permissions group of the carriers' addresses
 local CARRIER_HOST = "127.0.0.1:5090"    -- where calls to numbers go (host[:port])
@@ -78,6 +78,7 @@ function ksr_request_route()
 	if caller == "user" and not subscriber and string.find(KSR.kx.gete_ruser(), NUMBER) then
 		-- rewritehost: the number goes to the carrier
 		KSR.seturi("sip:" .. KSR.kx.gete_ruser() .. "@" .. CARRIER_HOST)
+		KSR.htable.sht_sets("carriercalls", KSR.kx.get_callid(), "1") -- its re-INVITEs may go there too
 		ksr_route_relay()
 	end
 	if subscriber then
@@ -123,6 +124,13 @@ function ksr_route_withindlg()
 		return
 	end
 	if KSR.rr.loose_route() > 0 then
+		if KSR.is_INVITE() and ksr_to_carrier()
+				and KSR.htable.sht_is_null("carriercalls", KSR.kx.get_callid()) ~= -2 then
+			-- A To tag and our Route are easy to forge: only calls our users
+			-- placed to the carrier may send it INVITEs (no toll fraud).
+			KSR.sl.sl_send_reply(403, "Forbidden")
+			KSR.x.exit()
+		end
 		ksr_route_relay()
 	end
 	if KSR.is_ACK() then
@@ -133,6 +141,15 @@ function ksr_route_withindlg()
 	end
 	KSR.sl.sl_send_reply(404, "Not here")
 	KSR.x.exit()
+end
+
+-- Whether the next hop (R-URI, or $du set by loose_route) is the carrier.
+function ksr_to_carrier()
+	local rhost = KSR.kx.get_rhost() .. ":" .. KSR.pv.get("$rp")
+	if rhost == CARRIER_HOST or KSR.kx.get_rhost() == CARRIER_HOST then
+		return true
+	end
+	return KSR.isdsturiset() and KSR.pv.get("$dd") .. ":" .. KSR.pv.get("$dp") == CARRIER_HOST
 end
 
 function ksr_route_relay()

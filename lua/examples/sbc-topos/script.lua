@@ -70,6 +70,13 @@ function ksr_route_withindlg()
 		return 1
 	end
 	if KSR.rr.loose_route() > 0 then
+		if KSR.dispatcher.ds_is_from_list(GATEWAYS) < 0 and not ksr_to_gateway() then
+			-- From outside, in-dialog requests go to the inner gateways only:
+			-- a To tag and our Route are easy to forge, and would otherwise
+			-- reach any address of the inner network.
+			KSR.sl.sl_send_reply(403, "Forbidden")
+			KSR.x.exit()
+		end
 		ksr_route_relay()
 	end
 	if KSR.is_ACK() then
@@ -80,6 +87,14 @@ function ksr_route_withindlg()
 	end
 	KSR.sl.sl_send_reply(404, "Not here")
 	KSR.x.exit()
+end
+
+-- Whether the next hop ($du set by loose_route, else the R-URI) is an inner
+-- gateway (mode 3: any port and transport — a gateway's Contact may name
+-- others than its dispatcher entry).
+function ksr_to_gateway()
+	local next = KSR.pv.get("$du") or KSR.pv.get("$ru")
+	return KSR.dispatcher.ds_is_from_list_uri(GATEWAYS, 3, next) > 0
 end
 
 -- From outside in: a gateway of set 1, with failover; none up: 503.
