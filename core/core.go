@@ -78,6 +78,7 @@ type Core struct {
 	wg      sync.WaitGroup
 	nextID  atomic.Uint64
 	busy    atomic.Int64
+	order   connOrder
 
 	myIPs map[netip.Addr]bool
 	anyIP bool
@@ -263,6 +264,9 @@ func (c *Core) worker() {
 		c.busy.Add(1)
 		c.handle(p)
 		c.busy.Add(-1)
+		if c.order.done(p.ConnID) {
+			c.notifyClosed(p.ConnID)
+		}
 	}
 }
 
@@ -323,7 +327,15 @@ func (c *Core) HandleReply(m *msg.Msg) {
 	c.RelayReply(m)
 }
 
+// connClosed runs the ConnClosed hooks once the messages read from the
+// connection before it closed are handled.
 func (c *Core) connClosed(id uint64) {
+	if c.order.close(id) {
+		c.notifyClosed(id)
+	}
+}
+
+func (c *Core) notifyClosed(id uint64) {
 	for _, f := range c.ConnClosed {
 		f(id)
 	}

@@ -30,12 +30,16 @@ func (c *Core) deliver(p transport.Packet) {
 	if filling {
 		key = requestKey(p)
 	}
+	c.order.queued(p.ConnID) // before a worker can take it
 	select {
 	case c.queue <- p:
 		if key != "" {
 			c.shed.seen(key)
 		}
 	default:
+		if c.order.done(p.ConnID) {
+			c.notifyClosed(p.ConnID)
+		}
 		if !filling {
 			key = requestKey(p)
 		}

@@ -493,6 +493,14 @@ function failed()
 		KSR.tm.t_reply(502, "Next hop gone")
 	end
 end
+
+-- A reply marked X-Slow keeps its worker busy for a while before tm sees it.
+function ksr_reply_route()
+	if KSR.hdr.is_present("X-Slow") > 0 then
+		local n = 0
+		for i = 1, 3000000 do n = n + i end
+	end
+end
 `
 
 func startTCP(t *testing.T) (*setup, net.Listener) {
@@ -565,6 +573,27 @@ func TestBrokenTCPConnectionFailsTheBranch(t *testing.T) {
 	s.caller.expect("SIP/2.0 502 Next hop gone", 2*time.Second)
 	if el := time.Since(start); el > 1500*time.Millisecond {
 		t.Errorf("branch failed after %v: the closed connection was not noticed", el)
+	}
+}
+
+// A callee that answers and closes the connection at once: the 200 read
+// before the close reaches tm before the close fails the branch, even when
+// the 200 waits for its worker (here: a slow reply route).
+func TestReplyBeforeCloseWins(t *testing.T) {
+	s, ln := startTCP(t)
+	s.caller.send(s.srv, invite(s.caller, "bob", s.srv.Port, s.branch, s.callid))
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := readSIP(t, c)
+	if _, err := c.Write([]byte(strings.ReplaceAll(reply(inv, 200, "OK", "b1", "X-Slow: 1"), "\n", "\r\n"))); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Close()
+	rpl, _ := s.caller.recv(3*time.Second, func(m string) bool { return strings.HasPrefix(m, "SIP/2.0 100") })
+	if !strings.HasPrefix(rpl, "SIP/2.0 200") {
+		t.Errorf("the caller got %q, want the callee's 200", firstLine(rpl))
 	}
 }
 
