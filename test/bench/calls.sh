@@ -20,6 +20,10 @@
 #   BENCH_PROFILE_RATE=cps        call rate of that run (800)
 #   BENCH_KAM_SHM_MB=MiB          Kamailio's shared memory pool, -m (1024)
 #   BENCH_SERVERS="luasbc kamailio"  which servers to measure
+#   BENCH_TOPO="none topoh topos topos-redis"  topology hiding variants (default none);
+#                                 anything but "none" alone makes it the topo benchmark
+#                                 (report bench-<date>-topo.txt; run.sh BENCH_ONLY=topo)
+#   BENCH_REDIS_DB=n              Redis database of the topos-redis variant (13)
 #   BENCH_QUIET_WAIT=s            wait up to s seconds for other CPU load to stop before each run (30)
 #   BENCH_KEEP=1                  keep the temporary work directory
 #
@@ -27,7 +31,11 @@
 # when it cannot run at all (no SIPp, no server could be started...).
 set -euo pipefail
 
+# The topology hiding variants (BENCH_TOPO); each runs both servers. With "none"
+# alone this is the plain call benchmark.
+TOPOS=${BENCH_TOPO:-none}
 BENCH_NAME=calls
+[[ $TOPOS == none ]] || BENCH_NAME=topo
 UNIT=call
 UAC_LABEL="SIPp UAC"
 # shellcheck source=lib.sh
@@ -50,6 +58,14 @@ CPU_RATE=${BENCH_CALL_CPU_RATE:-200}
 RATES=${BENCH_CALL_RATES:-"200 400 800 1200 1600 2000 2500 3000 4000 5000 6000 8000"}
 HOLD_MS=${BENCH_CALL_HOLD_MS:-0}
 PROFILE=${BENCH_PROFILE:-1}
+[[ $BENCH_NAME == calls ]] || PROFILE=${BENCH_PROFILE:-0} # one profile per variant would be too long
+REDIS_DB=${BENCH_REDIS_DB:-13}
+REDIS_URL=redis://127.0.0.1:6379/$REDIS_DB
+# Keys of this run: luasbc's topos prefix; Kamailio's topos_redis has no prefix, its
+# keys are removed by their patterns (only in REDIS_DB, which the tests never use).
+REDIS_PREFIX=luasbc-bench-$$:topos:
+KAM_REDIS_PATTERNS="tps:* d:z:* b:x:*"
+MASK_KEY=luasbc-bench-topoh-mask-key-0123456789
 PROFILE_RATE=${BENCH_PROFILE_RATE:-800}
 # Kamailio keeps every transaction in its shared memory pool, about 15 KiB each,
 # for wt_timer (5 s) after it completed: 2000 calls/s need ~300 MiB. Pages never
@@ -189,12 +205,7 @@ smoke() {
 # ---------------------------------------------------------------- transactions
 
 # tm_sbc: luasbc's tm:current over JSON-RPC, or n/a.
-tm_sbc() {
-	local v
-	v=$(timeout 5 "$ROOT/bin/sbcctl" --url "$SBC_RPC_URL" stats tm:current 2>/dev/null |
-		awk -F' = ' '$1 == "tm:current" { print $2 }') || true
-	echo "${v:-n/a}"
-}
+tm_sbc() { sbc_stat "$SBC_RPC_URL" tm:current; }
 
 # tm_kam: Kamailio's tm.stats current (in the wait state too), or n/a.
 tm_kam() {
@@ -205,9 +216,149 @@ tm_kam() {
 
 # ---------------------------------------------------------------- main
 
+# ---------------------------------------------------------------- variants
+
+ALL_NAMES=""
+
+# bench_variant TOPO: luasbc, then Kamailio, with that topology hiding (none,
+# topoh, topos, topos-redis); the plain call benchmark runs "none" only, under the
+# names luasbc and kamailio.
+bench_variant() {
+	local v=$1 sfx="" kargs=()
+	[[ $BENCH_NAME == calls ]] || sfx=-$v
+	NAMES="luasbc$sfx kamailio$sfx"
+	ALL_NAMES+=" $NAMES"
+	SBC_NOTE=$BUILD_NOTE
+	CUR_CFG=$SBC_CFG
+	if [[ $v != none ]]; then
+		CUR_CFG=$WORK/luasbc-calls-$v.yaml
+		sbc_variant_cfg "$v" >"$CUR_CFG"
+	fi
+	if [[ $v == topos-redis ]] && ! redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1; then
+		SBC_NOTE="no Redis at $REDIS_URL (./test/services.sh starts it)"
+	fi
+	check_sbc "$CUR_CFG"
+
+	TM_FN=tm_sbc
+	if bench_sbc "luasbc$sfx" "$CUR_CFG" "calls through luasbc on sip:127.0.0.1:$SBC_PORT do not complete" \
+		"$SBC_PORT" "$SBC_RPC" "$SIPP_PORT" "$SIPP_CP" "$UAS_PORT" "$UAS_CP" && [[ $PROFILE != 0 ]]; then
+		profile_sbc
+	fi
+	if [[ " $SERVERS " == *" luasbc "* && -n $SBC_NOTE ]]; then
+		echo "luasbc$sfx NOT measured: $SBC_NOTE" >>"$WORK/notes"
+	fi
+
+	# Kamailio, with the very same script file.
+	KAM_NOTE=""
+	KAM_NAME=kamailio$sfx
+	[[ " $SERVERS " == *" kamailio "* ]] || return 0
+	case $v in
+	topoh) kargs=(-A WITH_TOPOH -A "BENCH_MASK_KEY=\"$MASK_KEY\"") ;;
+	topos)
+		if [[ -z $PG_ROLE ]] && ! pg_setup /usr/share/kamailio/postgres/standard-create.sql \
+			/usr/share/kamailio/postgres/topos-create.sql; then
+			KAM_NOTE="no PostgreSQL for its topos tables (./test/services.sh starts it)"
+		fi
+		kargs=(-A WITH_TOPOS_DB -A "BENCH_DB_URL=\"$PG_URL\"")
+		;;
+	topos-redis)
+		redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1 || KAM_NOTE="no Redis at $REDIS_URL"
+		kargs=(-A WITH_TOPOS_REDIS -A "BENCH_REDIS_SERVER=\"name=bench;addr=127.0.0.1;port=6379;db=$REDIS_DB\"")
+		;;
+	esac
+	if [[ -z $KAM_NOTE ]]; then
+		TM_FN=tm_kam
+		bench_kamailio "$KAM_CFG" "$KAM_PORT $SIPP_PORT $SIPP_CP $UAS_PORT $UAS_CP" -A "BENCH_SCRIPT=\"$SCRIPT\"" \
+			-A "BENCH_LISTEN=udp:127.0.0.1:$KAM_PORT" -A "BENCH_CTL=\"$KAM_CTL\"" "${kargs[@]}"
+	fi
+	[[ -z $KAM_NOTE ]] || echo "kamailio$sfx NOT measured: $KAM_NOTE" >>"$WORK/notes"
+}
+
+# sbc_variant_cfg TOPO: luasbc-calls.yaml with the topology hiding module of TOPO
+# (the script path made absolute: the file is written to the work dir).
+sbc_variant_cfg() {
+	[[ $1 != topos-redis ]] || echo "redis_url: \"$REDIS_URL\""
+	sed "s|^  load: calls.lua|  load: $SCRIPT|" "$SBC_CFG"
+	case $1 in
+	topoh) echo "  topoh: {mask_key: \"$MASK_KEY\", mask_ip: \"127.0.0.8\"}" ;;
+	topos) echo "  topos: {storage: memory}" ;;
+	topos-redis) echo "  topos: {storage: redis, redis_prefix: \"$REDIS_PREFIX\"}" ;;
+	esac
+}
+
+# redis_cleanup: removes the topos records this run left in REDIS_DB.
+redis_cleanup() {
+	local p
+	[[ " $TOPOS " == *" topos-redis "* ]] || return 0
+	for p in "$REDIS_PREFIX*" $KAM_REDIS_PATTERNS; do
+		timeout 60 redis-cli -u "$REDIS_URL" --scan --pattern "$p" 2>/dev/null |
+			xargs -r -n 500 timeout 30 redis-cli -u "$REDIS_URL" unlink >/dev/null 2>&1 || true
+	done
+}
+
+# report_topo: one line per variant (both servers, the CPU a call costs more than
+# without hiding), then each variant's table.
+report_topo() {
+	local v sfx a b base_a base_b
+	NAMEW=20
+	printf '%-12s %-40s %-40s %s\n' "" "luasbc" "Kamailio 5.6" "luasbc / Kamailio"
+	printf '%-12s %9s %9s %9s %10s %9s %9s %9s %10s %7s %7s\n' "topology" "calls/s" "us/call" "+us/call" \
+		"PSS@rate" "calls/s" "us/call" "+us/call" "PSS@rate" "us/call" "calls/s"
+	base_a=$(result luasbc-none cpu)
+	base_b=$(result kamailio-none cpu)
+	for v in $TOPOS; do
+		a=luasbc-$v
+		b=kamailio-$v
+		printf '%-12s %9s %9s %9s %10s %9s %9s %9s %10s %7s %7s\n' "$v" \
+			"$(result "$a" max)" "$(result "$a" cpu)" "$(delta "$(result "$a" cpu)" "$base_a")" \
+			"$(mib "$(memres "$a" 3 memcpu)" | sed 's/ MiB//')" \
+			"$(result "$b" max)" "$(result "$b" cpu)" "$(delta "$(result "$b" cpu)" "$base_b")" \
+			"$(mib "$(memres "$b" 3 memcpu)" | sed 's/ MiB//')" \
+			"$(ratio "$(result "$a" cpu)" "$(result "$b" cpu)")" "$(ratio "$(result "$a" max)" "$(result "$b" max)")"
+	done
+	echo "calls/s: max calls/s (>= ${OK_PCT}% ok, steps [$RATES]); us/call: server CPU per call @ ${CPU_RATE}/s;"
+	echo "+us/call: more than the same server without topology hiding (none); PSS@rate: peak PSS in MiB during the"
+	echo "fixed-rate runs. Kamailio's topos is topos with db_postgres (5.6 has no memory storage for topos; luasbc's is"
+	echo "memory); topos-redis is Kamailio's topos + topos_redis (ndb_redis), luasbc's topos storage: redis, both"
+	echo "on Redis db $REDIS_DB. topoh: mask_ip 127.0.0.8, mask_callid 0 on both."
+	for v in $TOPOS; do
+		sfx=-$v
+		NAMES="luasbc$sfx kamailio$sfx"
+		echo
+		echo "[$v]"
+		report_table "max calls/s" "CPU us/call" memcpu "@ ${CPU_RATE}/s"
+	done
+	echo
+	report_memory_notes "$KAM_SHM_MB"
+	echo "          In the tables both are taken over the fixed-rate runs (about $((CPU_RATE * 2 * WT_S)) transactions in memory on each)."
+	echo "          Over the whole series, up to each server's max rate (not comparable when the max rates differ):"
+	NAMES=$ALL_NAMES
+	report_mem_lines memres
+}
+
+# delta A B: A - B with two decimals (signed), n/a when either is missing.
+delta() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || a == "" || b == "") print "n/a"; else printf "%+.2f\n", a - b }'
+}
+
 main() {
-	say "luasbc call benchmark, $MODE mode: ${DUR}s per measurement, $REPEAT repetitions; work dir $WORK"
-	ensure_tools
+	say "luasbc $([[ $BENCH_NAME == topo ]] && echo "topology hiding ($TOPOS)" || echo call) benchmark, $MODE mode:" \
+		"${DUR}s per measurement, $REPEAT repetitions; work dir $WORK"
+	local v
+	for v in $TOPOS; do
+		case $v in
+		none | topoh | topos | topos-redis) ;;
+		*)
+			say "BENCH_TOPO: unknown variant $v (none, topoh, topos, topos-redis)"
+			exit 2
+			;;
+		esac
+	done
+	if [[ $BENCH_NAME == topo ]]; then
+		ensure_tools topos_redis.so=kamailio-redis-modules db_postgres.so=kamailio-postgres-modules
+	else
+		ensure_tools
+	fi
 	command -v sipp >/dev/null 2>&1 || { say "sipp is not installed and could not be installed"; exit 1; }
 	if ! grep -q "\"sip:127.0.0.1:$UAS_PORT\"" "$SCRIPT"; then
 		say "calls.lua does not route to the callee at sip:127.0.0.1:$UAS_PORT (UAS_PORT of calls.sh)"
@@ -216,40 +367,19 @@ main() {
 	build_sbc
 	check_sbc "$SBC_CFG"
 
-	# luasbc.
 	PROF_NOTE=""
-	if [[ " $SERVERS " == *" luasbc "* && -z $SBC_NOTE ]]; then
-		ports_free "$SBC_PORT" "$SBC_RPC" "$SIPP_PORT" "$SIPP_CP" "$UAS_PORT" "$UAS_CP" || SBC_NOTE="its ports are in use"
-	fi
-	if [[ " $SERVERS " == *" luasbc "* && -z $SBC_NOTE ]]; then
-		TM_FN=tm_sbc
-		if ! start_sbc "$SBC_CFG" "127.0.0.1:$SBC_PORT" smoke; then
-			SBC_NOTE="calls through luasbc on sip:127.0.0.1:$SBC_PORT do not complete"
-			say "$SBC_NOTE; its log:"
-			tail -10 "$WORK/luasbc.log" >&2
-		fi
-		if [[ -z $SBC_NOTE ]]; then
-			say "luasbc up on udp:127.0.0.1:$SBC_PORT (pid $SBC_PID, $SBC_CFG)"
-			measure luasbc "127.0.0.1:$SBC_PORT" "$SBC_PID"
-			stop_sbc
-			if [[ $PROFILE != 0 ]]; then
-				profile_sbc
-			fi
-		fi
-	elif [[ " $SERVERS " == *" luasbc "* ]]; then
-		say "skipping luasbc: $SBC_NOTE"
-	fi
-
-	# Kamailio, with the very same script file.
-	KAM_NOTE=""
-	if [[ " $SERVERS " == *" kamailio "* ]]; then
-		TM_FN=tm_kam
-		bench_kamailio "$KAM_CFG" "$KAM_PORT $SIPP_PORT $SIPP_CP $UAS_PORT $UAS_CP" -A "BENCH_SCRIPT=\"$SCRIPT\"" \
-			-A "BENCH_LISTEN=udp:127.0.0.1:$KAM_PORT" -A "BENCH_CTL=\"$KAM_CTL\""
-	fi
+	BUILD_NOTE=$SBC_NOTE
+	for TOPO in $TOPOS; do
+		bench_variant "$TOPO"
+	done
+	redis_cleanup
 
 	{
-		report_head "luasbc call benchmark"
+		if [[ $BENCH_NAME == topo ]]; then
+			report_head "luasbc topology hiding benchmark (the call benchmark per variant: $TOPOS)"
+		else
+			report_head "luasbc call benchmark"
+		fi
 		echo "  script: ${SCRIPT#"$ROOT"/} — stateful edge proxy: maxfwd, sanity, CANCEL/retransmissions via tm,"
 		echo "          loose_route + t_relay in dialog, record_route, \$du = the SIPp callee, t_relay with a failure route"
 		echo "  traffic: SIPp UAC -> proxy -> SIPp UAS over UDP loopback: INVITE (SDP) -> 100, 180, 200 (Record-Route) -> ACK"
@@ -257,32 +387,38 @@ main() {
 		echo "           a call succeeds when every awaited reply arrives within ${RECV_TIMEOUT_MS} ms"
 		echo "  each measurement ${DUR}s, repeated $REPEAT times, median shown; servers run one after the other;"
 		echo "  tm timers: fr_timer 30 s, fr_inv_timer 120 s, wt_timer ${WT_S} s on both"
-		[[ -z $SBC_NOTE ]] || echo "  luasbc NOT measured: $SBC_NOTE"
-		[[ -z $KAM_NOTE ]] || echo "  Kamailio NOT measured: $KAM_NOTE"
+		[[ ! -s $WORK/notes ]] || sed 's/^/  /' "$WORK/notes"
 		echo
-		report_table "max calls/s" "CPU us/call" memcpu "@ ${CPU_RATE}/s"
+		if [[ $BENCH_NAME == topo ]]; then
+			report_topo
+		else
+			report_table "max calls/s" "CPU us/call" memcpu "@ ${CPU_RATE}/s"
+		fi
 		echo "CPU us/call: server CPU from the first INVITE until wt_timer + 2 s after the last call (freeing the"
 		echo "          transactions included), divided by the completed calls; one call = 6 SIP messages in, 7 out."
-		report_memory_notes "$KAM_SHM_MB"
-		echo "          In the table both are taken over the fixed-rate runs (about $((CPU_RATE * 2 * WT_S)) transactions in memory on each)."
-		echo "          Over the whole series, up to each server's max rate (not comparable when the max rates differ):"
-		report_mem_lines memres
+		if [[ $BENCH_NAME == calls ]]; then
+			report_memory_notes "$KAM_SHM_MB"
+			echo "          In the table both are taken over the fixed-rate runs (about $((CPU_RATE * 2 * WT_S)) transactions in memory on each)."
+			echo "          Over the whole series, up to each server's max rate (not comparable when the max rates differ):"
+			report_mem_lines memres
+		fi
 		echo
 		echo "transactions left ${WT_S}+2 s after the load (luasbc tm:current, Kamailio tm.stats current):"
-		for s in luasbc kamailio; do
+		for s in $ALL_NAMES; do
 			[[ -s $WORK/$s.left ]] || continue
-			awk -v s="$s" '
+			awk -v s="$s" -v w="$((NAMEW - 2))" '
 				BEGIN { max = 0 }
 				$2 != "FAIL" { n++; if ($1 != "0") bad++; if ($1 + 0 > max) max = $1 + 0; if ($1 == "n/a") na++ }
 				$2 == "FAIL" { f = f " " $1 }
 				END {
-					printf "  %-8s %s after the %d fixed-rate and passed runs%s", s, (na ? "n/a" : max), n,
+					printf "  %-" w "s %s after the %d fixed-rate and passed runs%s", s, (na ? "n/a" : max), n,
 						(bad ? sprintf("  <- not 0 after %d of them", bad) : "")
 					if (f != "") printf "; after the failing steps:%s (INVITEs the callee never got end at fr_timer)", f
 					printf "\n"
 				}' "$WORK/$s.left"
 		done
 		echo
+		NAMES=$ALL_NAMES
 		report_reps max cpu
 		echo
 		report_noise "the SIPp UAC and UAS"
@@ -305,7 +441,7 @@ main() {
 profile_sbc() {
 	local prof=$WORK/luasbc.pprof us
 	say "[luasbc-profile] extra run at $PROFILE_RATE calls/s with --cpuprofile (not in the results)"
-	if ! start_sbc "$SBC_CFG" "127.0.0.1:$SBC_PORT" smoke --cpuprofile "$prof"; then
+	if ! start_sbc "$CUR_CFG" "127.0.0.1:$SBC_PORT" smoke --cpuprofile "$prof"; then
 		PROF_NOTE="luasbc did not start with --cpuprofile"
 		say "$PROF_NOTE"
 		return 0
@@ -324,10 +460,10 @@ profile_sbc() {
 		echo "  $R_OK/$R_N calls ok, $us us/call with the profiler on; go tool pprof -top, top 15"
 		echo
 		echo "by flat (time in the function itself):"
-		(cd "$ROOT" && timeout 120 go tool pprof -top -nodecount=15 bin/sbc "$prof" 2>&1) | sed 's/^/  /'
+		(cd "$ROOT" && timeout 120 go tool pprof -top -nodecount=15 "$SBC_BIN" "$prof" 2>&1) | sed 's/^/  /'
 		echo
 		echo "by cum (time in the function and what it calls):"
-		(cd "$ROOT" && timeout 120 go tool pprof -top -cum -nodecount=15 bin/sbc "$prof" 2>&1) | sed 's/^/  /'
+		(cd "$ROOT" && timeout 120 go tool pprof -top -cum -nodecount=15 "$SBC_BIN" "$prof" 2>&1) | sed 's/^/  /'
 	} >"$WORK/pprof.txt"
 }
 

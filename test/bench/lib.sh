@@ -32,6 +32,10 @@ QUIET_PCT=15 # "quiet": other processes use less than this % of one core
 
 SBC_PID=""
 KAM_PID=""
+# The two servers a report compares, as `measure` named them: luasbc's first.
+# calls.sh sets them per topology-hiding variant (luasbc-topoh kamailio-topoh...).
+NAMES="luasbc kamailio"
+NAMEW=10 # width of the server column of the report table
 KAM_CHILDREN=""
 KAM_NPROC="its"
 SAMPLER_PID=""
@@ -116,6 +120,7 @@ cleanup() {
 	if declare -F bench_cleanup >/dev/null; then bench_cleanup || true; fi
 	stop_sbc
 	stop_kam
+	pg_cleanup
 	if [[ ${BENCH_KEEP:-0} == 1 ]]; then
 		echo "work directory kept: $WORK" >&2
 	else
@@ -126,11 +131,16 @@ cleanup() {
 
 # ---------------------------------------------------------------- tools, build
 
+# ensure_tools [MODULE.so=PACKAGE...]: installs with apt-get what is missing of
+# kamailio, app_lua, SIPp and the Kamailio modules a benchmark names.
 ensure_tools() {
-	local pkgs=() sudo=()
+	local pkgs=() sudo=() m
 	command -v kamailio >/dev/null 2>&1 || pkgs+=(kamailio)
 	[[ -e $KAM_MODDIR/app_lua.so ]] || pkgs+=(kamailio-lua-modules)
 	command -v sipp >/dev/null 2>&1 || pkgs+=(sip-tester)
+	for m in "$@"; do
+		[[ -e $KAM_MODDIR/${m%%=*} || " ${pkgs[*]} " == *" ${m#*=} "* ]] || pkgs+=("${m#*=}")
+	done
 	((${#pkgs[@]})) || return 0
 	[[ $(id -u) == 0 ]] || sudo=(sudo -n)
 	say "installing ${pkgs[*]} with apt-get"
@@ -142,28 +152,88 @@ ensure_tools() {
 	fi
 }
 
-# build_sbc: make build (or go build); sets SBC_NOTE when there is no bin/sbc to run.
+# ---------------------------------------------------------------- PostgreSQL
+
+# pg_setup SQL_FILE...: a role and a schema of the same name (luasbc_bench_<random>)
+# in the database `test`, the tables of the SQL files created in it (the role's
+# default search_path is "$user", public: both servers, connecting as that role,
+# find the tables unqualified, by Kamailio's names, apart from anything else in
+# the database). Sets PG_ROLE and PG_URL; pg_cleanup drops both.
+PG_ROLE=""
+pg_setup() {
+	local f
+	PG_ROLE=luasbc_bench_$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+	PG_URL="postgres://$PG_ROLE@127.0.0.1:5432/test"
+	# synchronous_commit off: Kamailio's modules commit every statement, and an fsync
+	# per SIP message would measure the disk, not the server.
+	if ! pg_admin -c "CREATE ROLE $PG_ROLE LOGIN; ALTER ROLE $PG_ROLE SET synchronous_commit = off;
+		CREATE SCHEMA $PG_ROLE AUTHORIZATION $PG_ROLE;" >"$WORK/pg.log" 2>&1; then
+		say "PostgreSQL: cannot create role/schema $PG_ROLE: $(tail -2 "$WORK/pg.log" | tr '\n' ' ')"
+		PG_ROLE=""
+		return 1
+	fi
+	for f in "$@"; do
+		if ! psql -X -q -v ON_ERROR_STOP=1 "$PG_URL" -f "$f" >>"$WORK/pg.log" 2>&1; then
+			say "PostgreSQL: $f failed: $(tail -2 "$WORK/pg.log" | tr '\n' ' ')"
+			return 1
+		fi
+	done
+}
+
+# pg_admin PSQL_ARGS...: psql as the administrator (BENCH_PG_ADMIN_URL).
+pg_admin() { psql -X -q -v ON_ERROR_STOP=1 "${BENCH_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/test}" "$@"; }
+
+# pg_sql SQL: runs SQL as the benchmark's role (in its schema).
+pg_sql() { psql -X -q -v ON_ERROR_STOP=1 -At "$PG_URL" -c "$1"; }
+
+pg_cleanup() {
+	[[ -n $PG_ROLE ]] || return 0
+	pg_admin -c "DROP SCHEMA IF EXISTS $PG_ROLE CASCADE; DROP ROLE IF EXISTS $PG_ROLE;" >/dev/null 2>&1 ||
+		say "PostgreSQL: could not drop schema and role $PG_ROLE"
+	PG_ROLE=""
+}
+
+# build_sbc: make build (or go build), then bin/sbc and bin/sbcctl copied to the
+# work dir (SBC_BIN, SBCCTL_BIN): every server of the run is the same binary even
+# when someone rebuilds bin/ meanwhile. Sets SBC_NOTE when there is no bin/sbc to run.
+SBC_BIN=""
+SBCCTL_BIN=""
 build_sbc() {
 	SBC_NOTE=""
 	if ! (cd "$ROOT" && timeout 600 make build) >"$WORK/build.log" 2>&1; then
 		say "make build failed; trying go build -o bin/sbc ./cmd/sbc. make said:"
 		tail -3 "$WORK/build.log" | sed 's/^/    /' >&2
-		if ! (cd "$ROOT" && timeout 600 go build -o bin/sbc ./cmd/sbc) >>"$WORK/build.log" 2>&1; then
+		if ! (cd "$ROOT" && timeout 600 go build -o bin/sbc ./cmd/sbc && go build -o bin/sbcctl ./cmd/sbcctl) \
+			>>"$WORK/build.log" 2>&1; then
 			SBC_NOTE="bin/sbc does not build (see $LOGDIR/build.log)"
 			say "$SBC_NOTE"
 		fi
 	fi
+	SBC_BIN=$WORK/sbc
+	SBCCTL_BIN=$WORK/sbcctl
+	cp "$ROOT/bin/sbc" "$SBC_BIN" 2>/dev/null || SBC_NOTE=${SBC_NOTE:-"no bin/sbc"}
+	cp "$ROOT/bin/sbcctl" "$SBCCTL_BIN" 2>/dev/null || true
 }
 
 # check_sbc CONFIG: bin/sbc --check; sets SBC_NOTE when it refuses the config.
 check_sbc() {
 	local chk
 	if [[ -z $SBC_NOTE && " $SERVERS " == *" luasbc "* ]]; then
-		if ! chk=$(timeout 30 "$ROOT/bin/sbc" -c "$1" --check 2>&1); then
+		if ! chk=$(timeout 30 "$SBC_BIN" -c "$1" --check 2>&1); then
 			SBC_NOTE="sbc --check refuses $1: $(tr '\n' ' ' <<<"$chk")"
 			say "$SBC_NOTE"
 		fi
 	fi
+}
+
+# sbc_stat URL NAME: one luasbc counter (group:name) over JSON-RPC, or n/a. Read
+# from the raw JSON of stats.get_statistics ("group:name = value"), which does not
+# change with sbcctl's table layout.
+sbc_stat() {
+	local v
+	v=$(timeout 5 "$SBCCTL_BIN" --url "$1" --json rpc stats.get_statistics "$2" 2>/dev/null |
+		grep -o "\"$2 = -\?[0-9]*\"" | grep -o -- '-\?[0-9]*' | tail -1) || true
+	echo "${v:-n/a}"
 }
 
 # ---------------------------------------------------------------- /proc
@@ -345,12 +415,12 @@ ports_free() {
 	return "$rc"
 }
 
-# start_sbc CONFIG TARGET READY_FN [SBC_ARGS...]: starts bin/sbc; returns 0 once
+# start_sbc CONFIG TARGET READY_FN [SBC_ARGS...]: starts SBC_BIN (bin/sbc); returns 0 once
 # READY_FN TARGET succeeds (it retries for up to ~10 s) and bin/sbc still runs.
 start_sbc() {
 	local cfg=$1 target=$2 ready=$3
 	shift 3
-	"$ROOT/bin/sbc" -c "$cfg" "$@" >>"$WORK/luasbc.log" 2>&1 </dev/null &
+	"$SBC_BIN" -c "$cfg" "$@" >>"$WORK/luasbc.log" 2>&1 </dev/null &
 	SBC_PID=$!
 	if "$ready" "$target" && kill -0 "$SBC_PID" 2>/dev/null; then
 		return 0
@@ -579,7 +649,7 @@ memres() {
 # report_head TITLE: title, versions, machine.
 report_head() {
 	local sbc_ver kam_ver sipp_ver
-	sbc_ver=$("$ROOT/bin/sbc" --version 2>/dev/null) || sbc_ver="luasbc (not built)"
+	sbc_ver=$("${SBC_BIN:-$ROOT/bin/sbc}" --version 2>/dev/null) || sbc_ver="luasbc (not built)"
 	kam_ver=$( (kamailio -v 2>/dev/null || true) | awk 'NR == 1 { sub(/^version: /, ""); sub(/ +$/, ""); print }')
 	sipp_ver=$( (sipp -v 2>&1 || true) | grep -o 'SIPp v[^ ]*' | head -1 | sed 's/\.$//')
 	echo "$1 $STAMP ($MODE mode)"
@@ -592,21 +662,28 @@ report_head() {
 # ratio row; the memory columns from MEM_KIND (memres: the whole series, default;
 # memcpu: the fixed-rate runs), MEM_LABEL under their titles.
 report_table() {
-	local s k=${3:-memres}
-	printf '%-10s %14s %16s %14s %14s\n' "server" "$1" "$2" "peak RSS" "peak PSS"
-	printf '%-10s %14s %16s %14s %14s\n' "" "(>=${OK_PCT}% ok)" "@ ${CPU_RATE}/s" "${4:-}" "${4:-}"
-	for s in luasbc kamailio; do
-		printf '%-10s %14s %16s %14s %14s\n' "$s" "$(result "$s" max)" "$(result "$s" cpu)" \
+	local s k=${3:-memres} a b
+	read -r a b <<<"$NAMES"
+	printf '%-*s %14s %16s %14s %14s\n' "$NAMEW" "server" "$1" "$2" "peak RSS" "peak PSS"
+	printf '%-*s %14s %16s %14s %14s\n' "$NAMEW" "" "(>=${OK_PCT}% ok)" "@ ${CPU_RATE}/s" "${4:-}" "${4:-}"
+	for s in $NAMES; do
+		printf '%-*s %14s %16s %14s %14s\n' "$NAMEW" "$s" "$(result "$s" max)" "$(result "$s" cpu)" \
 			"$(mib "$(memres "$s" 1 "$k")")" "$(mib "$(memres "$s" 3 "$k")")"
 	done
-	printf '%-10s %14s %16s %14s %14s\n' "ratio" \
-		"$(ratio "$(result luasbc max)" "$(result kamailio max)")" \
-		"$(ratio "$(result luasbc cpu)" "$(result kamailio cpu)")" \
-		"$(ratio "$(memres luasbc 1 "$k")" "$(memres kamailio 1 "$k")")" \
-		"$(ratio "$(memres luasbc 3 "$k")" "$(memres kamailio 3 "$k")")"
+	printf '%-*s %14s %16s %14s %14s\n' "$NAMEW" "ratio" \
+		"$(ratio "$(result "$a" max)" "$(result "$b" max)")" \
+		"$(ratio "$(result "$a" cpu)" "$(result "$b" cpu)")" \
+		"$(ratio "$(memres "$a" 1 "$k")" "$(memres "$b" 1 "$k")")" \
+		"$(ratio "$(memres "$a" 3 "$k")" "$(memres "$b" 3 "$k")")"
 	echo "ratio = luasbc / Kamailio: above 1 is better for max rate, below 1 is better for the others."
 	echo "max rate: highest step of [$RATES] passed; the search stops at the first failing step."
-	for s in luasbc kamailio; do
+	report_top
+}
+
+# report_top: the servers that passed the top step of the rate list.
+report_top() {
+	local s
+	for s in $NAMES; do
 		if [[ -s $WORK/$s.top ]]; then
 			echo "          $s passed the top step in $(wc -l <"$WORK/$s.top") of $REPEAT repetition(s): its limit is higher" \
 				"(add steps to the rate list)."
@@ -625,11 +702,11 @@ report_memory_notes() {
 # the fixed-rate runs | memres: the whole series, with the highest step passed).
 report_mem_lines() {
 	local s top
-	for s in luasbc kamailio; do
+	for s in $NAMES; do
 		[[ -s $WORK/$s.$1 ]] || continue
 		top=""
 		[[ $1 != memres ]] || top=" (max step passed: $(sort -g "$WORK/$s.max" | tail -1)/s)"
-		printf '            %-8s peak RSS %s, peak PSS %s%s\n' "$s" "$(mib "$(memres "$s" 1 "$1")")" \
+		printf '            %-*s peak RSS %s, peak PSS %s%s\n' "$((NAMEW - 2))" "$s" "$(mib "$(memres "$s" 1 "$1")")" \
 			"$(mib "$(memres "$s" 3 "$1")")" "$top"
 	done
 }
@@ -638,10 +715,10 @@ report_mem_lines() {
 report_reps() {
 	local s k
 	echo "per repetition:"
-	for s in luasbc kamailio; do
+	for s in $NAMES; do
 		for k in "$@"; do
 			if [[ -s $WORK/$s.$k ]]; then
-				printf '  %-8s %-4s %s\n' "$s" "$k" "$(tr '\n' ' ' <"$WORK/$s.$k")"
+				printf '  %-*s %-4s %s\n' "$((NAMEW - 2))" "$s" "$k" "$(tr '\n' ' ' <"$WORK/$s.$k")"
 			fi
 		done
 	done
@@ -651,13 +728,24 @@ report_reps() {
 report_noise() {
 	local s
 	echo "other load on the machine during the runs (% of one core used by neither the server nor $1):"
-	for s in luasbc kamailio; do
+	for s in $NAMES; do
 		if [[ -s $WORK/$s.noise ]]; then
-			sort -g "$WORK/$s.noise" | awk -v s="$s" '{ a[NR] = $1 }
-				END { printf "  %-8s median %s%%, max %s%%%s\n", s, a[int((NR + 1) / 2)], a[NR],
+			sort -g "$WORK/$s.noise" | awk -v s="$s" -v w="$((NAMEW - 2))" '{ a[NR] = $1 }
+				END { printf "  %-" w "s median %s%%, max %s%%%s\n", s, a[int((NR + 1) / 2)], a[NR],
 					(a[NR] >= 25 ? "  <- other processes competed for the CPU: numbers are skewed" : "") }'
 		fi
 	done
+}
+
+# report_tail LOAD_GENERATORS: the end every report shares: the per-repetition
+# numbers, the other load, the servers' warnings.
+report_tail() {
+	echo
+	report_reps max cpu
+	echo
+	report_noise "$1"
+	echo
+	report_logs
 }
 
 report_logs() {
@@ -686,8 +774,41 @@ save_report() {
 	echo "written to ${REPORT#"$ROOT"/} (logs in ${LOGDIR#"$ROOT"/}/)"
 }
 
+# bench_sbc NAME CONFIG FAIL_NOTE PORT...: luasbc, when BENCH_SERVERS has it and
+# SBC_NOTE does not already say why it cannot run: the ports checked, started
+# until the benchmark's smoke check passes, measured as NAME (with the hook
+# bench_measure NAME TARGET PID... when the benchmark defines one), stopped.
+# Returns 0 when it was measured; else SBC_NOTE says why (FAIL_NOTE when it did
+# not pass the smoke check).
+bench_sbc() {
+	local name=$1 cfg=$2 fail=$3
+	shift 3
+	[[ " $SERVERS " == *" luasbc "* ]] || return 1
+	if [[ -z $SBC_NOTE ]] && ! ports_free "$@"; then
+		SBC_NOTE="its ports are in use"
+	fi
+	if [[ -z $SBC_NOTE ]] && ! start_sbc "$cfg" "127.0.0.1:$SBC_PORT" smoke; then
+		SBC_NOTE=$fail
+		say "$SBC_NOTE; its log:"
+		tail -10 "$WORK/luasbc.log" >&2
+	fi
+	if [[ -n $SBC_NOTE ]]; then
+		say "skipping $name: $SBC_NOTE"
+		return 1
+	fi
+	say "$name up on udp:127.0.0.1:$SBC_PORT (pid $SBC_PID, ${cfg#"$ROOT"/})"
+	if declare -F bench_measure >/dev/null; then
+		bench_measure "$name" "127.0.0.1:$SBC_PORT" "$SBC_PID"
+	else
+		measure "$name" "127.0.0.1:$SBC_PORT" "$SBC_PID"
+	fi
+	stop_sbc
+}
+
 # bench_kamailio CONFIG "PORTS" KAMAILIO-ARGS...: start stock Kamailio with the
-# same script, measure it, stop it; KAM_NOTE says why when it could not run.
+# same script, measure it (as KAM_NAME, default kamailio; with the hook
+# bench_measure NAME TARGET PID... when the benchmark defines one), stop it;
+# KAM_NOTE says why when it could not run.
 bench_kamailio() {
 	local cfg=$1 ports=$2
 	shift 2
@@ -706,6 +827,12 @@ bench_kamailio() {
 	fi
 	say "Kamailio up on udp:127.0.0.1:$KAM_PORT (main pid $KAM_PID, children $KAM_CHILDREN)"
 	# shellcheck disable=SC2086
-	measure kamailio "127.0.0.1:$KAM_PORT" "$KAM_PID" $KAM_CHILDREN
+	if declare -F bench_measure >/dev/null; then
+		# shellcheck disable=SC2086
+		bench_measure "${KAM_NAME:-kamailio}" "127.0.0.1:$KAM_PORT" "$KAM_PID" $KAM_CHILDREN
+	else
+		# shellcheck disable=SC2086
+		measure "${KAM_NAME:-kamailio}" "127.0.0.1:$KAM_PORT" "$KAM_PID" $KAM_CHILDREN
+	fi
 	stop_kam
 }

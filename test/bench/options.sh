@@ -89,24 +89,8 @@ main() {
 	SCRIPT_NOTE="the REQINIT of the shipped default script (htable ban lookup, permissions, pike, UA filter, maxfwd) from $SIPP_SRC_IP"
 	check_sbc "$SBC_CFG"
 
-	# luasbc.
-	if [[ " $SERVERS " == *" luasbc "* && -z $SBC_NOTE ]]; then
-		ports_free "$SBC_PORT" "$SIPP_PORT" "$SIPP_CP" || SBC_NOTE="its ports are in use"
-	fi
-	if [[ " $SERVERS " == *" luasbc "* && -z $SBC_NOTE ]]; then
-		if ! start_sbc "$SBC_CFG" "127.0.0.1:$SBC_PORT" smoke; then
-			SBC_NOTE="luasbc does not answer OPTIONS sip:127.0.0.1:$SBC_PORT with 200"
-			say "$SBC_NOTE; its log:"
-			tail -10 "$WORK/luasbc.log" >&2
-		fi
-		if [[ -z $SBC_NOTE ]]; then
-			say "luasbc up on udp:127.0.0.1:$SBC_PORT (pid $SBC_PID, $SBC_CFG)"
-			measure luasbc "127.0.0.1:$SBC_PORT" "$SBC_PID"
-			stop_sbc
-		fi
-	elif [[ " $SERVERS " == *" luasbc "* ]]; then
-		say "skipping luasbc: $SBC_NOTE"
-	fi
+	bench_sbc luasbc "$SBC_CFG" "luasbc does not answer OPTIONS sip:127.0.0.1:$SBC_PORT with 200" \
+		"$SBC_PORT" "$SIPP_PORT" "$SIPP_CP" || true
 
 	# Kamailio, with the very same script file.
 	KAM_NOTE=""
@@ -130,12 +114,7 @@ main() {
 		report_memory_notes "$KAM_SHM_MB"
 		echo "          In the table both are taken over the whole series; during the fixed-rate runs (${CPU_RATE}/s) only:"
 		report_mem_lines memcpu
-		echo
-		report_reps max cpu
-		echo
-		report_noise "SIPp"
-		echo
-		report_logs
+		report_tail "SIPp"
 	} >"$WORK/table.txt"
 	save_report
 }
