@@ -247,6 +247,29 @@ func quoteShort(s string) string {
 	return "\"" + strings.NewReplacer("\r", "\\r", "\n", "\\n", "\x00", "\\0").Replace(s) + "\""
 }
 
+// Unfold turns header line folding (RFC 3261 §7.3.1: CRLF followed by white
+// space) into one space, so a value can be parsed, or written back as one
+// line that passes CheckValue.
+func Unfold(v string) string {
+	if !strings.ContainsAny(v, "\r\n") {
+		return v
+	}
+	var b strings.Builder
+	b.Grow(len(v))
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c == '\r' || c == '\n' {
+			for i+1 < len(v) && (v[i+1] == '\r' || v[i+1] == '\n' || v[i+1] == ' ' || v[i+1] == '\t') {
+				i++
+			}
+			b.WriteByte(' ')
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
 // SplitComma splits a header value at top-level commas (not inside quotes or <>).
 func SplitComma(v string) []string {
 	var out []string

@@ -195,3 +195,20 @@ func TestReplyRelayNewBodyLength(t *testing.T) {
 		t.Errorf("relayed reply:\n%s", out)
 	}
 }
+
+func TestUnfold(t *testing.T) {
+	for in, want := range map[string]string{
+		"<sip:a>":                        "<sip:a>",
+		"<sip:a>,\r\n <sip:b>":           "<sip:a>, <sip:b>",
+		"a\r\n\t \tb":                    "a b",
+		"a\n b":                          "a b",
+		"INVITE, ACK,\r\n  BYE\r\n\tFOO": "INVITE, ACK, BYE FOO",
+	} {
+		if got := Unfold(in); got != want {
+			t.Errorf("Unfold(%q) = %q, want %q", in, got, want)
+		}
+		if CheckValue(Unfold(in)) != nil {
+			t.Errorf("Unfold(%q) does not pass CheckValue", in)
+		}
+	}
+}

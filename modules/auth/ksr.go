@@ -216,31 +216,12 @@ func removeHeaderAt(m *msg.Msg, idx int) error {
 		if i == idx || m.Hdrs[i].Type != h.Type {
 			continue
 		}
-		keep.WriteString(m.Hdrs[i].Name + ": " + unfold(m.Hdrs[i].Value) + "\r\n")
+		keep.WriteString(m.Hdrs[i].Name + ": " + msg.Unfold(m.Hdrs[i].Value) + "\r\n")
 	}
 	if keep.Len() == 0 {
 		return m.AddLump(msg.LumpRemove, h.Name, "")
 	}
 	return m.AddLump(msg.LumpReplace, h.Name, keep.String())
-}
-
-// unfold replaces line folding (CRLF followed by white space) by one space.
-func unfold(v string) string {
-	if !strings.ContainsAny(v, "\r\n") {
-		return v
-	}
-	var b strings.Builder
-	for i := 0; i < len(v); i++ {
-		if v[i] == '\r' || v[i] == '\n' {
-			for i+1 < len(v) && (v[i+1] == '\r' || v[i+1] == '\n' || v[i+1] == ' ' || v[i+1] == '\t') {
-				i++
-			}
-			b.WriteByte(' ')
-			continue
-		}
-		b.WriteByte(v[i])
-	}
-	return b.String()
 }
 
 func (a *Auth) hasCredentials(c *kemi.Ctx, realm string) int {

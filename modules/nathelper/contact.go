@@ -93,19 +93,10 @@ func currentContacts(m *msg.Msg) *contactState {
 	for i := range m.Hdrs {
 		if m.Hdrs[i].Type == msg.HContact {
 			st.names = append(st.names, m.Hdrs[i].Name)
-			st.values = append(st.values, unfold(m.Hdrs[i].Value))
+			st.values = append(st.values, msg.Unfold(m.Hdrs[i].Value))
 		}
 	}
 	return st
-}
-
-// unfold joins folded header lines (RFC 3261 §7.3.1), so rewritten text
-// passes the header injection check.
-func unfold(v string) string {
-	if !strings.ContainsAny(v, "\r\n") {
-		return v
-	}
-	return strings.NewReplacer("\r\n ", " ", "\r\n\t", " ").Replace(v)
 }
 
 // elemEdit rewrites one Contact element: the new text and whether it changed.
@@ -243,7 +234,7 @@ func firstContactURI(m *msg.Msg) (sipURI, bool) {
 		if m.Hdrs[i].Type != msg.HContact {
 			continue
 		}
-		for _, e := range msg.SplitComma(unfold(m.Hdrs[i].Value)) {
+		for _, e := range msg.SplitComma(msg.Unfold(m.Hdrs[i].Value)) {
 			if e == "" {
 				continue
 			}

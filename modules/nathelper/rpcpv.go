@@ -45,7 +45,7 @@ func recordRoutes(m *msg.Msg) []string {
 		if m.Hdrs[i].Type != msg.HRecordRoute {
 			continue
 		}
-		for _, e := range msg.SplitComma(unfold(m.Hdrs[i].Value)) {
+		for _, e := range msg.SplitComma(msg.Unfold(m.Hdrs[i].Value)) {
 			if e != "" {
 				out = append(out, e)
 			}

@@ -70,13 +70,8 @@ func parseContacts(values []string) (contactList, error) {
 	return out, nil
 }
 
-// unfold turns header folding (CRLF followed by white space) into spaces.
-func unfold(v string) string {
-	if !strings.ContainsAny(v, "\r\n") {
-		return strings.TrimSpace(v)
-	}
-	return strings.TrimSpace(strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ").Replace(v))
-}
+// unfold is msg.Unfold, trimmed.
+func unfold(v string) string { return strings.TrimSpace(msg.Unfold(v)) }
 
 func isLWS(c byte) bool { return c == ' ' || c == '\t' }
 

@@ -46,7 +46,7 @@ func parseRoutes(m *msg.Msg) []route {
 		if h.Type != msg.HRoute {
 			continue
 		}
-		for _, v := range msg.SplitComma(unfold(h.Value)) {
+		for _, v := range msg.SplitComma(msg.Unfold(h.Value)) {
 			if v == "" {
 				continue
 			}

@@ -172,23 +172,3 @@ func maddrURI(uri string, u rawURI) string {
 	}
 	return out
 }
-
-// unfold turns folded header text (CRLF followed by blanks) into one space.
-func unfold(v string) string {
-	if !strings.ContainsAny(v, "\r\n") {
-		return v
-	}
-	var b strings.Builder
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c == '\r' || c == '\n' {
-			for i+1 < len(v) && (v[i+1] == '\r' || v[i+1] == '\n' || v[i+1] == ' ' || v[i+1] == '\t') {
-				i++
-			}
-			b.WriteByte(' ')
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
-}

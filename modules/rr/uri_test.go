@@ -48,7 +48,4 @@ func TestParams(t *testing.T) {
 	if got := nameAddrURI(`"A, B" <sip:a@b;lr>;x=1`); got != "sip:a@b;lr" {
 		t.Errorf("nameAddrURI %q", got)
 	}
-	if got := unfold("<sip:a>,\r\n <sip:b>"); got != "<sip:a>, <sip:b>" {
-		t.Errorf("unfold %q", got)
-	}
 }

@@ -31,20 +31,11 @@ func state(m *msg.Msg) *contactState {
 	return st
 }
 
-// unfold joins folded header lines (RFC 3261 §7.3.1: folding is one space).
-func unfold(v string) string {
-	if !strings.ContainsAny(v, "\r\n") {
-		return v
-	}
-	r := strings.NewReplacer("\r\n ", " ", "\r\n\t", " ", "\n ", " ", "\n\t", " ")
-	return r.Replace(v)
-}
-
 func (st *contactState) value(m *msg.Msg, i int) string {
 	if v, ok := st.values[i]; ok {
 		return v
 	}
-	return unfold(m.Hdrs[i].Value)
+	return msg.Unfold(m.Hdrs[i].Value)
 }
 
 // uriSpan locates the URI inside one Contact value: between <> or, for a
@@ -266,7 +257,7 @@ func (s *siputils) paramRm(c *kemi.Ctx, pname string) int {
 // parameter (like the other checks it ignores this route's rewrites).
 func (s *siputils) paramCheck(c *kemi.Ctx, pname string) int {
 	for _, v := range c.M.Headers("Contact") {
-		for _, e := range msg.SplitComma(unfold(v)) {
+		for _, e := range msg.SplitComma(msg.Unfold(v)) {
 			st, en, _ := uriSpan(e)
 			if st < 0 || e == "*" {
 				continue

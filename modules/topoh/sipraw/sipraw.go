@@ -213,33 +213,13 @@ func (m *Msg) Items(t msg.HType) []Item {
 		if m.Hdrs[i].Type != t {
 			continue
 		}
-		for _, v := range msg.SplitComma(unfold(m.Hdrs[i].Value)) {
+		for _, v := range msg.SplitComma(msg.Unfold(m.Hdrs[i].Value)) {
 			if v != "" {
 				out = append(out, Item{Hdr: i, Text: v})
 			}
 		}
 	}
 	return out
-}
-
-// unfold turns folded continuation lines into single spaces.
-func unfold(v string) string {
-	if !strings.ContainsAny(v, "\r\n") {
-		return v
-	}
-	var b strings.Builder
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c == '\r' || c == '\n' {
-			for i+1 < len(v) && (v[i+1] == '\r' || v[i+1] == '\n' || v[i+1] == ' ' || v[i+1] == '\t') {
-				i++
-			}
-			b.WriteByte(' ')
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
 }
 
 // CallID is the Call-ID value.
@@ -296,7 +276,7 @@ func (m *Msg) ViaCount() int { return len(m.Items(msg.HVia)) }
 
 // firstValue is the first comma-separated value of a header value.
 func firstValue(v string) string {
-	vals := msg.SplitComma(unfold(v))
+	vals := msg.SplitComma(msg.Unfold(v))
 	if len(vals) == 0 {
 		return ""
 	}
