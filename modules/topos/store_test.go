@@ -153,3 +153,38 @@ func TestRedisStoreDown(t *testing.T) {
 		t.Errorf("1000 calls while down took %v: they must fail at once", d)
 	}
 }
+
+// The Redis store behind the branch cache keeps the store contract, and a
+// branch this node wrote is loaded without asking Redis.
+func TestCachedRedisStore(t *testing.T) {
+	rc := backendtest.Redis(t)
+	prefix := "test:topos:" + backendtest.Suffix() + ":"
+	t.Cleanup(func() {
+		keys, _ := rc.Keys(context.Background(), prefix+"*").Result()
+		if len(keys) > 0 {
+			rc.Del(context.Background(), keys...)
+		}
+	})
+	rs, err := newRedisStore(backendtest.RedisURL(), prefix, time.Second, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs.start()
+	s := newCachedStore(rs, time.Hour)
+	defer s.Close()
+	storeContract(t, s, "ctx1", time.Sleep)
+
+	ctx := context.Background()
+	d, b := &Dialog{ID: newID()}, &Branch{Key: "z9hG4bKtm" + newID() + ".0"}
+	b.DialogID = d.ID
+	if _, err := s.CreateInitial(ctx, "ctx2", d, b, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	rc.Del(ctx, rs.key("ctx2", "b", b.Key)) // as if only another node could answer
+	if got, err := s.Branch(ctx, "ctx2", b.Key); err != nil || got.DialogID != d.ID {
+		t.Errorf("a branch written here: %+v %v, want it from memory", got, err)
+	}
+	if _, err := rs.Branch(ctx, "ctx2", b.Key); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the Redis copy is still there: %v", err)
+	}
+}

@@ -237,7 +237,7 @@ func (x *Topos) Start() error {
 			return fmt.Errorf("redis_url: %w", err)
 		}
 		rs.start()
-		x.store = rs
+		x.store = newCachedStore(rs, x.cleanInterval)
 	default:
 		ms := newMemStore(x.maxRecords, x.cleanInterval)
 		x.store = ms
