@@ -3,7 +3,6 @@ package acc
 import (
 	"context"
 	"fmt"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,74 +16,24 @@ import (
 	_ "github.com/luasbc/luasbc/modules/tm"
 )
 
-type peer struct {
-	t    *testing.T
-	conn *net.UDPConn
-}
+type peer = kemitest.Peer
 
-func newPeer(t *testing.T) *peer {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return &peer{t: t, conn: c}
-}
-
-func (p *peer) port() int { return p.conn.LocalAddr().(*net.UDPAddr).Port }
-
-func (p *peer) send(to *net.UDPAddr, raw string) {
-	p.t.Helper()
-	raw = strings.ReplaceAll(strings.ReplaceAll(raw, "\r\n", "\n"), "\n", "\r\n")
-	if _, err := p.conn.WriteToUDP([]byte(raw), to); err != nil {
-		p.t.Fatal(err)
-	}
-}
-
-func (p *peer) expect(prefix string, d time.Duration) string {
-	p.t.Helper()
-	deadline := time.Now().Add(d)
-	buf := make([]byte, 65536)
-	for {
-		_ = p.conn.SetReadDeadline(deadline)
-		n, _, err := p.conn.ReadFromUDP(buf)
-		if err != nil {
-			p.t.Fatalf("peer %d: no %q within %v", p.port(), prefix, d)
-		}
-		if s := string(buf[:n]); strings.HasPrefix(s, prefix) {
-			return s
-		}
-	}
-}
-
-func hdr(m, name string) []string {
-	var out []string
-	for _, l := range strings.Split(m, "\r\n")[1:] {
-		if l == "" {
-			break
-		}
-		k, v, ok := strings.Cut(l, ":")
-		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
-			out = append(out, strings.TrimSpace(v))
-		}
-	}
-	return out
-}
+var newPeer = kemitest.NewPeer
 
 func replyTo(req string, code int, reason, toTag string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "SIP/2.0 %d %s\n", code, reason)
-	for _, v := range hdr(req, "Via") {
+	for _, v := range kemitest.Headers(req, "Via") {
 		b.WriteString("Via: " + v + "\n")
 	}
-	b.WriteString("From: " + hdr(req, "From")[0] + "\n")
-	to := hdr(req, "To")[0]
+	b.WriteString("From: " + kemitest.Headers(req, "From")[0] + "\n")
+	to := kemitest.Headers(req, "To")[0]
 	if !strings.Contains(to, "tag=") {
 		to += ";tag=" + toTag
 	}
 	b.WriteString("To: " + to + "\n")
-	b.WriteString("Call-ID: " + hdr(req, "Call-ID")[0] + "\n")
-	b.WriteString("CSeq: " + hdr(req, "CSeq")[0] + "\n")
+	b.WriteString("Call-ID: " + kemitest.Headers(req, "Call-ID")[0] + "\n")
+	b.WriteString("CSeq: " + kemitest.Headers(req, "CSeq")[0] + "\n")
 	b.WriteString("Content-Length: 0\n\n")
 	return b.String()
 }
@@ -125,7 +74,7 @@ func request(method, user string, caller *peer, sport int, callid, toTag string,
 		to += ";tag=" + toTag
 	}
 	return fmt.Sprintf("%s sip:%s@127.0.0.1:%d SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-%s-%d;rport\nFrom: <sip:alice@example.com>;tag=a-%s\nTo: %s\nCall-ID: %s\nCSeq: %d %s\nMax-Forwards: 70\nUser-Agent: acc-test\nContent-Length: 0\n\n",
-		method, user, sport, caller.port(), callid, cseq, callid, to, callid, cseq, method)
+		method, user, sport, caller.Port(), callid, cseq, callid, to, callid, cseq, method)
 }
 
 func TestAccountingAnsweredMissedFailedAndCDR(t *testing.T) {
@@ -141,7 +90,7 @@ func TestAccountingAnsweredMissedFailedAndCDR(t *testing.T) {
 		}
 	}
 	caller, callee := newPeer(t), newPeer(t)
-	h := kemitest.New(t, strings.ReplaceAll(accScript, "CALLEE", strconv.Itoa(callee.port())), kemitest.Options{
+	h := kemitest.New(t, strings.ReplaceAll(accScript, "CALLEE", strconv.Itoa(callee.Port())), kemitest.Options{
 		Modules: map[string]map[string]any{"sl": nil, "tm": {"fr_timer": 1000, "fr_inv_timer": 2000}, "acc": {
 			"log_flag": 1, "log_missed_flag": 2, "db_flag": 1, "db_missed_flag": 2, "failed_transaction_flag": 3,
 			"log_extra": "src_ip=$si;note=$avp(note)", "db_extra": "src_ip=$si;note=$avp(note);ua=$hdr(User-Agent)",
@@ -149,33 +98,33 @@ func TestAccountingAnsweredMissedFailedAndCDR(t *testing.T) {
 			"failed_filter": "404"}},
 	})
 	// Answered call, then BYE.
-	caller.send(h.Addr, request("INVITE", "bob", caller, h.ServerPort(), "ans-1", "", 1))
-	inv := callee.expect("INVITE ", 2*time.Second)
-	callee.send(h.Addr, replyTo(inv, 200, "OK", "b-ans"))
-	caller.expect("SIP/2.0 200", 2*time.Second)
+	caller.Send(h.Addr, request("INVITE", "bob", caller, h.ServerPort(), "ans-1", "", 1))
+	inv := callee.Expect("INVITE ", 2*time.Second)
+	callee.Send(h.Addr, replyTo(inv, 200, "OK", "b-ans"))
+	caller.Expect("SIP/2.0 200", 2*time.Second)
 	time.Sleep(1100 * time.Millisecond) // a measurable duration
-	caller.send(h.Addr, request("BYE", "bob", caller, h.ServerPort(), "ans-1", "b-ans", 2))
-	bye := callee.expect("BYE ", 2*time.Second)
-	callee.send(h.Addr, replyTo(bye, 200, "OK", "b-ans"))
-	caller.expect("SIP/2.0 200", 2*time.Second)
+	caller.Send(h.Addr, request("BYE", "bob", caller, h.ServerPort(), "ans-1", "b-ans", 2))
+	bye := callee.Expect("BYE ", 2*time.Second)
+	callee.Send(h.Addr, replyTo(bye, 200, "OK", "b-ans"))
+	caller.Expect("SIP/2.0 200", 2*time.Second)
 	// Missed call (busy), without the failed flag: missed_calls only.
-	caller.send(h.Addr, request("INVITE", "bob", caller, h.ServerPort(), "busy-1", "", 1))
-	inv = callee.expect("INVITE ", 2*time.Second)
-	callee.send(h.Addr, replyTo(inv, 486, "Busy Here", "b-busy"))
-	caller.expect("SIP/2.0 486", 2*time.Second)
+	caller.Send(h.Addr, request("INVITE", "bob", caller, h.ServerPort(), "busy-1", "", 1))
+	inv = callee.Expect("INVITE ", 2*time.Second)
+	callee.Send(h.Addr, replyTo(inv, 486, "Busy Here", "b-busy"))
+	caller.Expect("SIP/2.0 486", 2*time.Second)
 	// Failed transaction with the failed flag: acc and missed_calls.
-	caller.send(h.Addr, request("INVITE", "failed", caller, h.ServerPort(), "fail-1", "", 1))
-	inv = callee.expect("INVITE ", 2*time.Second)
-	callee.send(h.Addr, replyTo(inv, 503, "Unavailable", "b-fail"))
-	caller.expect("SIP/2.0 500", 2*time.Second)
+	caller.Send(h.Addr, request("INVITE", "failed", caller, h.ServerPort(), "fail-1", "", 1))
+	inv = callee.Expect("INVITE ", 2*time.Second)
+	callee.Send(h.Addr, replyTo(inv, 503, "Unavailable", "b-fail"))
+	caller.Expect("SIP/2.0 500", 2*time.Second)
 	// Failed, but the code is in failed_filter: missed only.
-	caller.send(h.Addr, request("INVITE", "failed", caller, h.ServerPort(), "filt-1", "", 1))
-	inv = callee.expect("INVITE ", 2*time.Second)
-	callee.send(h.Addr, replyTo(inv, 404, "Not Found", "b-filt"))
-	caller.expect("SIP/2.0 404", 2*time.Second)
+	caller.Send(h.Addr, request("INVITE", "failed", caller, h.ServerPort(), "filt-1", "", 1))
+	inv = callee.Expect("INVITE ", 2*time.Second)
+	callee.Send(h.Addr, replyTo(inv, 404, "Not Found", "b-filt"))
+	caller.Expect("SIP/2.0 404", 2*time.Second)
 	// acc_request from the script.
-	caller.send(h.Addr, request("OPTIONS", "x", caller, h.ServerPort(), "opt-1", "", 1))
-	caller.expect("SIP/2.0 404", 2*time.Second)
+	caller.Send(h.Addr, request("OPTIONS", "x", caller, h.ServerPort(), "opt-1", "", 1))
+	caller.Expect("SIP/2.0 404", 2*time.Second)
 
 	waitRows(t, sp, "acc", 4, 5*time.Second)
 	waitRows(t, sp, "missed_calls", 3, 5*time.Second)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,64 +15,9 @@ import (
 	_ "github.com/luasbc/luasbc/modules/tm"
 )
 
-// peer is a UDP SIP endpoint (caller or callee).
-type peer struct {
-	t    *testing.T
-	conn *net.UDPConn
-}
+type peer = kemitest.Peer
 
-func newPeer(t *testing.T) *peer {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return &peer{t: t, conn: c}
-}
-
-func (p *peer) port() int { return p.conn.LocalAddr().(*net.UDPAddr).Port }
-
-func (p *peer) send(to *net.UDPAddr, raw string) {
-	p.t.Helper()
-	if _, err := p.conn.WriteToUDP([]byte(crlf(raw)), to); err != nil {
-		p.t.Fatal(err)
-	}
-}
-
-func crlf(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\n", "\r\n")
-}
-
-// expect returns the next message starting with prefix within d.
-func (p *peer) expect(prefix string, d time.Duration) string {
-	p.t.Helper()
-	deadline := time.Now().Add(d)
-	buf := make([]byte, 65536)
-	for {
-		_ = p.conn.SetReadDeadline(deadline)
-		n, _, err := p.conn.ReadFromUDP(buf)
-		if err != nil {
-			p.t.Fatalf("peer %d: no %q within %v", p.port(), prefix, d)
-		}
-		if s := string(buf[:n]); strings.HasPrefix(s, prefix) {
-			return s
-		}
-	}
-}
-
-func hdr(m, name string) []string {
-	var out []string
-	for _, l := range strings.Split(m, "\r\n")[1:] {
-		if l == "" {
-			break
-		}
-		k, v, ok := strings.Cut(l, ":")
-		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
-			out = append(out, strings.TrimSpace(v))
-		}
-	}
-	return out
-}
+var newPeer = kemitest.NewPeer
 
 func body(m string) string {
 	_, b, _ := strings.Cut(m, "\r\n\r\n")
@@ -83,14 +27,14 @@ func body(m string) string {
 // checkCL fails unless Content-Length matches the body.
 func checkCL(t *testing.T, m string) {
 	t.Helper()
-	cl := hdr(m, "Content-Length")
+	cl := kemitest.Headers(m, "Content-Length")
 	if len(cl) != 1 || cl[0] != strconv.Itoa(len(body(m))) {
 		t.Fatalf("Content-Length %v for a body of %d bytes:\n%s", cl, len(body(m)), m)
 	}
 }
 
 func withBody(head, b string) string {
-	return crlf(head) + "Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(b)) + "\r\n\r\n" + b
+	return kemitest.CRLF(head) + "Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(b)) + "\r\n\r\n" + b
 }
 
 const mediaScript = `
@@ -139,7 +83,7 @@ func startMedia(t *testing.T, ng *fakeNG, callee *peer, extra map[string]any) *k
 	for k, v := range extra {
 		mod[k] = v
 	}
-	return kemitest.New(t, strings.ReplaceAll(mediaScript, "CALLEE", strconv.Itoa(callee.port())), kemitest.Options{
+	return kemitest.New(t, strings.ReplaceAll(mediaScript, "CALLEE", strconv.Itoa(callee.Port())), kemitest.Options{
 		Modules: map[string]map[string]any{"sl": nil, "tm": {"fr_timer": 1000, "fr_inv_timer": 2000}, "rtpengine": mod},
 	})
 }
@@ -153,7 +97,7 @@ Call-ID: %s
 CSeq: 1 INVITE
 Contact: <sip:alice@127.0.0.1:%d>
 Max-Forwards: 70
-%s`, sport, caller.port(), callid, callid, caller.port(), extra)
+%s`, sport, caller.Port(), callid, callid, caller.Port(), extra)
 	return withBody(head, sdp)
 }
 
@@ -161,13 +105,13 @@ Max-Forwards: 70
 func replyTo(req string, code int, reason, sdp string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "SIP/2.0 %d %s\r\n", code, reason)
-	for _, v := range hdr(req, "Via") {
+	for _, v := range kemitest.Headers(req, "Via") {
 		b.WriteString("Via: " + v + "\r\n")
 	}
-	b.WriteString("From: " + hdr(req, "From")[0] + "\r\n")
-	b.WriteString("To: " + hdr(req, "To")[0] + ";tag=bob1\r\n")
-	b.WriteString("Call-ID: " + hdr(req, "Call-ID")[0] + "\r\n")
-	b.WriteString("CSeq: " + hdr(req, "CSeq")[0] + "\r\n")
+	b.WriteString("From: " + kemitest.Headers(req, "From")[0] + "\r\n")
+	b.WriteString("To: " + kemitest.Headers(req, "To")[0] + ";tag=bob1\r\n")
+	b.WriteString("Call-ID: " + kemitest.Headers(req, "Call-ID")[0] + "\r\n")
+	b.WriteString("CSeq: " + kemitest.Headers(req, "CSeq")[0] + "\r\n")
 	if sdp == "" {
 		return b.String() + "Content-Length: 0\r\n\r\n"
 	}
@@ -178,8 +122,8 @@ func TestOfferAnswerDeleteThroughTM(t *testing.T) {
 	ng := newFakeNG(t)
 	caller, callee := newPeer(t), newPeer(t)
 	h := startMedia(t, ng, callee, nil)
-	caller.send(h.Addr, inviteWith(caller, h.ServerPort(), "call-oad", goodSDP, ""))
-	inv := callee.expect("INVITE ", 2*time.Second)
+	caller.Send(h.Addr, inviteWith(caller, h.ServerPort(), "call-oad", goodSDP, ""))
+	inv := callee.Expect("INVITE ", 2*time.Second)
 	checkCL(t, inv)
 	if b := body(inv); b != fakeSDP(40000+ng.port()%1000) {
 		t.Fatalf("forwarded INVITE body is not rtpengine's SDP:\n%s", b)
@@ -196,8 +140,8 @@ func TestOfferAnswerDeleteThroughTM(t *testing.T) {
 		t.Error("offer of an initial INVITE carries a to-tag")
 	}
 	calleeSDP := strings.ReplaceAll(goodSDP, "192.0.2.10", "192.0.2.20")
-	callee.send(h.Addr, replyTo(inv, 200, "OK", calleeSDP))
-	ok := caller.expect("SIP/2.0 200", 2*time.Second)
+	callee.Send(h.Addr, replyTo(inv, 200, "OK", calleeSDP))
+	ok := caller.Expect("SIP/2.0 200", 2*time.Second)
 	checkCL(t, ok)
 	if b := body(ok); b != fakeSDP(40000+ng.port()%1000) {
 		t.Fatalf("relayed 200 body is not rtpengine's SDP:\n%s", b)
@@ -207,9 +151,9 @@ func TestOfferAnswerDeleteThroughTM(t *testing.T) {
 	if ans["command"] != "answer" || ans["to-tag"] != "bob1" || ans["sdp"] != calleeSDP {
 		t.Fatalf("answer command: %#v", ans)
 	}
-	bye := fmt.Sprintf("BYE sip:bob@127.0.0.1:%d SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-bye1;rport\nFrom: <sip:alice@example.com>;tag=alice1\nTo: <sip:bob@example.com>;tag=bob1\nCall-ID: call-oad\nCSeq: 2 BYE\nMax-Forwards: 70\nContent-Length: 0\n\n", h.ServerPort(), caller.port())
-	caller.send(h.Addr, bye)
-	callee.expect("BYE ", 2*time.Second)
+	bye := fmt.Sprintf("BYE sip:bob@127.0.0.1:%d SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-bye1;rport\nFrom: <sip:alice@example.com>;tag=alice1\nTo: <sip:bob@example.com>;tag=bob1\nCall-ID: call-oad\nCSeq: 2 BYE\nMax-Forwards: 70\nContent-Length: 0\n\n", h.ServerPort(), caller.Port())
+	caller.Send(h.Addr, bye)
+	callee.Expect("BYE ", 2*time.Second)
 	cmds = ng.commands()
 	del := cmds[len(cmds)-1]
 	if del["command"] != "delete" || del["call-id"] != "call-oad" {
@@ -224,8 +168,8 @@ func TestMalformedSDPGets488(t *testing.T) {
 	ng := newFakeNG(t)
 	caller, callee := newPeer(t), newPeer(t)
 	h := startMedia(t, ng, callee, nil)
-	caller.send(h.Addr, inviteWith(caller, h.ServerPort(), "call-bad", "v=0\r\nthis is not sdp\r\n", ""))
-	caller.expect("SIP/2.0 488", 2*time.Second)
+	caller.Send(h.Addr, inviteWith(caller, h.ServerPort(), "call-bad", "v=0\r\nthis is not sdp\r\n", ""))
+	caller.Expect("SIP/2.0 488", 2*time.Second)
 	if len(ng.commands()) != 0 {
 		t.Errorf("malformed SDP was sent to rtpengine: %v", ng.commands())
 	}
@@ -241,8 +185,8 @@ func TestRtpengineDownScriptChooses(t *testing.T) {
 	h := startMedia(t, ng, callee, nil)
 	// Fail cleanly: 488 within the bounded retries (2 x 100ms).
 	start := time.Now()
-	caller.send(h.Addr, inviteWith(caller, h.ServerPort(), "call-down1", goodSDP, ""))
-	caller.expect("SIP/2.0 488", 2*time.Second)
+	caller.Send(h.Addr, inviteWith(caller, h.ServerPort(), "call-down1", goodSDP, ""))
+	caller.Expect("SIP/2.0 488", 2*time.Second)
 	if el := time.Since(start); el > time.Second {
 		t.Errorf("488 after %v", el)
 	}
@@ -250,8 +194,8 @@ func TestRtpengineDownScriptChooses(t *testing.T) {
 		t.Error("no log line for the failed offer")
 	}
 	// Proceed without anchoring: the INVITE goes on with its own SDP.
-	caller.send(h.Addr, inviteWith(caller, h.ServerPort(), "call-down2", goodSDP, "X-Anchor: optional\n"))
-	inv := callee.expect("INVITE ", 2*time.Second)
+	caller.Send(h.Addr, inviteWith(caller, h.ServerPort(), "call-down2", goodSDP, "X-Anchor: optional\n"))
+	inv := callee.Expect("INVITE ", 2*time.Second)
 	if body(inv) != goodSDP {
 		t.Fatalf("unanchored INVITE changed its SDP:\n%s", body(inv))
 	}
@@ -261,10 +205,10 @@ func TestFailureRouteDeletes(t *testing.T) {
 	ng := newFakeNG(t)
 	caller, callee := newPeer(t), newPeer(t)
 	h := startMedia(t, ng, callee, nil)
-	caller.send(h.Addr, inviteWith(caller, h.ServerPort(), "call-busy", goodSDP, ""))
-	inv := callee.expect("INVITE ", 2*time.Second)
-	callee.send(h.Addr, replyTo(inv, 486, "Busy Here", ""))
-	caller.expect("SIP/2.0 486", 2*time.Second)
+	caller.Send(h.Addr, inviteWith(caller, h.ServerPort(), "call-busy", goodSDP, ""))
+	inv := callee.Expect("INVITE ", 2*time.Second)
+	callee.Send(h.Addr, replyTo(inv, 486, "Busy Here", ""))
+	caller.Expect("SIP/2.0 486", 2*time.Second)
 	// The reply route (486 to an INVITE) and the failure route each delete.
 	deadline := time.Now().Add(time.Second)
 	for ng.count("delete") < 1 && time.Now().Before(deadline) {
@@ -279,13 +223,13 @@ func TestQueryAndRPC(t *testing.T) {
 	ng := newFakeNG(t)
 	caller, callee := newPeer(t), newPeer(t)
 	h := startMedia(t, ng, callee, nil)
-	opt := fmt.Sprintf("OPTIONS sip:x@127.0.0.1:%d SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-o1\nFrom: <sip:a@x>;tag=qt\nTo: <sip:x@x>\nCall-ID: q-1\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n", h.ServerPort(), caller.port())
-	caller.send(h.Addr, opt)
-	r := caller.expect("SIP/2.0 200", 2*time.Second)
-	if q := hdr(r, "X-Query"); len(q) != 1 || !strings.HasPrefix(q[0], `1 {`) || !strings.Contains(q[0], `"packets":10`) {
+	opt := fmt.Sprintf("OPTIONS sip:x@127.0.0.1:%d SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-o1\nFrom: <sip:a@x>;tag=qt\nTo: <sip:x@x>\nCall-ID: q-1\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n", h.ServerPort(), caller.Port())
+	caller.Send(h.Addr, opt)
+	r := caller.Expect("SIP/2.0 200", 2*time.Second)
+	if q := kemitest.Headers(r, "X-Query"); len(q) != 1 || !strings.HasPrefix(q[0], `1 {`) || !strings.Contains(q[0], `"packets":10`) {
 		t.Errorf("X-Query %v", q)
 	}
-	if s := hdr(r, "X-Stat"); len(s) != 1 || s[0] != "RTP: 1000 bytes, 10 packets, 0 errors; RTCP: 100 bytes, 1 packets, 0 errors" {
+	if s := kemitest.Headers(r, "X-Stat"); len(s) != 1 || s[0] != "RTP: 1000 bytes, 10 packets, 0 errors; RTCP: 100 bytes, 1 packets, 0 errors" {
 		t.Errorf("X-Stat %v", s)
 	}
 	call := func(method string, params ...any) (any, error) {
@@ -316,8 +260,8 @@ func TestQueryAndRPC(t *testing.T) {
 		t.Fatalf("after enable 0: %+v", n)
 	}
 	// Disabled: the INVITE fails at once (no instance), 488.
-	caller.send(h.Addr, inviteWith(caller, h.ServerPort(), "call-dis", goodSDP, ""))
-	caller.expect("SIP/2.0 488", 2*time.Second)
+	caller.Send(h.Addr, inviteWith(caller, h.ServerPort(), "call-dis", goodSDP, ""))
+	caller.Expect("SIP/2.0 488", 2*time.Second)
 	if _, err := call("rtpengine.enable", "all", 1); err != nil {
 		t.Fatal(err)
 	}

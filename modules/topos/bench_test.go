@@ -15,6 +15,7 @@ import (
 	"github.com/luasbc/luasbc/core/msg"
 	"github.com/luasbc/luasbc/core/transport"
 	"github.com/luasbc/luasbc/modules/topoh/sipraw"
+	"github.com/luasbc/luasbc/modules/topoh/thtest"
 )
 
 // The benchmarks run the filters on the messages of one call as the core
@@ -25,59 +26,10 @@ import (
 
 var benchSrc = netip.MustParseAddrPort("192.0.2.20:5060")
 
-// callMsgs builds the core's outgoing INVITE for call i.
-func benchInvite(i int) string {
-	n := strconv.Itoa(i)
-	return "INVITE sip:bob@10.0.0.2:5060 SIP/2.0\r\n" +
-		"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKtm" + n + "x.0\r\n" +
-		"Via: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK" + n + ";rport=5060;received=198.51.100.7\r\n" +
-		"Record-Route: <sip:192.0.2.1:5060;lr;ftag=ft" + n + ">\r\n" +
-		"From: \"Alice\" <sip:alice@example.com>;tag=ft" + n + "\r\n" +
-		"To: <sip:bob@example.com>\r\n" +
-		"Call-ID: call-" + n + "@198.51.100.7\r\n" +
-		"CSeq: 1 INVITE\r\n" +
-		"Contact: <sip:alice@198.51.100.7:5060>\r\n" +
-		"Max-Forwards: 69\r\n" +
-		"Content-Type: application/sdp\r\nContent-Length: 10\r\n\r\nv=0\r\no=x\r\n"
-}
-
-// replyTo answers a request as its receiver would (Vias, From, To + tag,
-// Call-ID, CSeq, Record-Route copied; Contact of the answerer).
-func replyTo(req string, code int, contact string) string {
-	m, _ := sipraw.ParseString(req)
-	var b strings.Builder
-	b.WriteString("SIP/2.0 " + strconv.Itoa(code) + " X\r\n")
-	for i := range m.Hdrs {
-		switch m.Hdrs[i].Type {
-		case msg.HVia, msg.HFrom, msg.HCallID, msg.HCSeq, msg.HRecordRoute:
-			b.WriteString(m.Line(i))
-		case msg.HTo:
-			line := m.Line(i)
-			if !strings.Contains(line, "tag=") {
-				line = strings.TrimRight(line, "\r\n") + ";tag=bt\r\n"
-			}
-			b.WriteString(line)
-		}
-	}
-	if contact != "" {
-		b.WriteString("Contact: <" + contact + ">\r\n")
-	}
-	b.WriteString("Content-Length: 0\r\n\r\n")
-	return b.String()
-}
-
-// relayed is a received reply as the core relays it: our Via gone.
-func relayed(rpl string) string {
-	i := strings.Index(rpl, "\r\nVia:")
-	j := strings.Index(rpl[i+2:], "\r\n")
-	return rpl[:i] + rpl[i+2+j:]
-}
-
 // forwarded is a received in-dialog request as the core forwards it after
 // loose_route: our Via on top, our Route gone.
 func forwarded(req string, branch string) string {
-	first := strings.Index(req, "\r\n")
-	out := req[:first+2] + "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=" + branch + "\r\n" + req[first+2:]
+	out := thtest.Forwarded(req, branch)
 	if i := strings.Index(out, "Route: <sip:192.0.2.1:5060;lr"); i >= 0 {
 		j := strings.Index(out[i:], "\r\n")
 		out = out[:i] + out[i+j+2:]
@@ -88,17 +40,17 @@ func forwarded(req string, branch string) string {
 // oneCall runs the filters on the messages of call i; false if any step
 // failed.
 func oneCall(x *Topos, i int) bool {
-	o := &core.Outgoing{Data: []byte(benchInvite(i))}
+	o := &core.Outgoing{Data: []byte(thtest.CallInvite(i, ""))}
 	if !x.sending(o) {
 		return false
 	}
 	inv := string(o.Data)
 	for _, code := range []int{180, 200} {
-		p := &transport.Packet{Data: []byte(replyTo(inv, code, "sip:bob@10.0.0.2:5060")), Src: benchSrc}
+		p := &transport.Packet{Data: []byte(thtest.ReplyTo(inv, code, "sip:bob@10.0.0.2:5060")), Src: benchSrc}
 		if !x.received(p) {
 			return false
 		}
-		o = &core.Outgoing{Data: []byte(relayed(string(p.Data))), Reply: true}
+		o = &core.Outgoing{Data: []byte(thtest.Relayed(string(p.Data))), Reply: true}
 		if !x.sending(o) {
 			return false
 		}
@@ -122,11 +74,11 @@ func oneCall(x *Topos, i int) bool {
 			return false
 		}
 	}
-	p := &transport.Packet{Data: []byte(replyTo(string(o.Data), 200, "")), Src: benchSrc}
+	p := &transport.Packet{Data: []byte(thtest.ReplyTo(string(o.Data), 200, "")), Src: benchSrc}
 	if !x.received(p) {
 		return false
 	}
-	o = &core.Outgoing{Data: []byte(relayed(string(p.Data))), Reply: true}
+	o = &core.Outgoing{Data: []byte(thtest.Relayed(string(p.Data))), Reply: true}
 	return x.sending(o)
 }
 
@@ -186,7 +138,7 @@ func BenchmarkCallRedis(b *testing.B) {
 func BenchmarkParseOnly(b *testing.B) {
 	x := bare(b)
 	var msgs [][]byte
-	o := &core.Outgoing{Data: []byte(benchInvite(0))}
+	o := &core.Outgoing{Data: []byte(thtest.CallInvite(0, ""))}
 	x.sending(o)
 	for k := 0; k < 13; k++ {
 		msgs = append(msgs, o.Data)
